@@ -1,0 +1,109 @@
+package events
+
+// ChannelSessionToDialog carries the session layer's call commands to the
+// dialog layer.
+const ChannelSessionToDialog = "session_to_dialog"
+
+type onSessionToDialog struct{}
+
+// Channel returns ChannelSessionToDialog.
+func (onSessionToDialog) Channel() string { return ChannelSessionToDialog }
+
+func sessionToDialogEvents() []Event {
+	return []Event{&InitiateCall{}, &AcceptCall{}, &RejectCall{}, &TerminateSession{},
+		&HoldSession{}, &ResumeSession{}, &TransferCall{}, &SendDtmf{}}
+}
+
+// InitiateCall asks dialog to send the INVITE of a new outgoing call.
+type InitiateCall struct {
+	onSessionToDialog
+	SessionRef
+	From     string  `json:"from"`
+	To       string  `json:"to"`
+	SDPOffer string  `json:"sdp_offer"`
+	Headers  Headers `json:"headers"`
+}
+
+// Type returns "InitiateCall".
+func (*InitiateCall) Type() string { return "InitiateCall" }
+
+// AcceptCall asks dialog to answer an incoming INVITE with 200 and the SDP answer.
+type AcceptCall struct {
+	onSessionToDialog
+	SessionRef
+	SDPAnswer string `json:"sdp_answer"`
+}
+
+// Type returns "AcceptCall".
+func (*AcceptCall) Type() string { return "AcceptCall" }
+
+// RejectCall asks dialog to answer an incoming INVITE with a final error status.
+type RejectCall struct {
+	onSessionToDialog
+	SessionRef
+	StatusCode int    `json:"status_code"`
+	Reason     string `json:"reason"`
+}
+
+// Type returns "RejectCall".
+func (*RejectCall) Type() string { return "RejectCall" }
+
+// TerminateSession asks dialog to end a call: BYE when established, CANCEL
+// while an outgoing INVITE is pending.
+type TerminateSession struct {
+	onSessionToDialog
+	SessionRef
+	Reason string `json:"reason"`
+}
+
+// Type returns "TerminateSession".
+func (*TerminateSession) Type() string { return "TerminateSession" }
+
+// HoldSession asks dialog to send a hold re-INVITE (a=sendonly).
+type HoldSession struct {
+	onSessionToDialog
+	SessionRef
+	SDPOffer string `json:"sdp_offer,omitempty"`
+}
+
+// Type returns "HoldSession".
+func (*HoldSession) Type() string { return "HoldSession" }
+
+// ResumeSession asks dialog to send a resume re-INVITE (a=sendrecv).
+type ResumeSession struct {
+	onSessionToDialog
+	SessionRef
+	SDPOffer string `json:"sdp_offer"`
+}
+
+// Type returns "ResumeSession".
+func (*ResumeSession) Type() string { return "ResumeSession" }
+
+// Transfer types of TransferCall.
+const (
+	TransferBlind    = "blind"
+	TransferAttended = "attended"
+)
+
+// TransferCall asks dialog to send a REFER: blind, or attended with Replaces
+// naming the dialog of ReplacesSessionID.
+type TransferCall struct {
+	onSessionToDialog
+	SessionRef
+	Target            string `json:"target"`
+	TransferType      string `json:"transfer_type"`
+	ReplacesSessionID string `json:"replaces_session_id,omitempty"`
+}
+
+// Type returns "TransferCall".
+func (*TransferCall) Type() string { return "TransferCall" }
+
+// SendDtmf asks dialog to send DTMF tones as SIP INFO (application/dtmf-relay).
+type SendDtmf struct {
+	onSessionToDialog
+	SessionRef
+	Tones string `json:"tones"`
+}
+
+// Type returns "SendDtmf".
+func (*SendDtmf) Type() string { return "SendDtmf" }
