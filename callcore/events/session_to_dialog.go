@@ -107,3 +107,14 @@ type SendDtmf struct {
 
 // Type returns "SendDtmf".
 func (*SendDtmf) Type() string { return "SendDtmf" }
+
+var (
+	_ Event = (*InitiateCall)(nil)
+	_ Event = (*AcceptCall)(nil)
+	_ Event = (*RejectCall)(nil)
+	_ Event = (*TerminateSession)(nil)
+	_ Event = (*HoldSession)(nil)
+	_ Event = (*ResumeSession)(nil)
+	_ Event = (*TransferCall)(nil)
+	_ Event = (*SendDtmf)(nil)
+)

@@ -1,0 +1,126 @@
+package events
+
+// ChannelMediaToSession carries what the media layer reports about a
+// session's audio (stream state, quality, recordings, playback, detected
+// DTMF) to the session layer.
+const ChannelMediaToSession = "media_to_session"
+
+type onMediaToSession struct{}
+
+// Channel returns ChannelMediaToSession.
+func (onMediaToSession) Channel() string { return ChannelMediaToSession }
+
+func mediaToSessionEvents() []Event {
+	return []Event{&MediaStreamStarted{}, &MediaStreamStopped{}, &MediaQualityUpdate{},
+		&RecordingStarted{}, &RecordingStopped{}, &AudioPlaybackFinished{},
+		&MediaError{}, &DtmfDetected{}}
+}
+
+// MediaStreamStarted reports that the stream of a session is set up:
+// LocalSDP is the SDP to send (offer or answer) and Codec the codec chosen.
+type MediaStreamStarted struct {
+	onMediaToSession
+	SessionRef
+	LocalPort int    `json:"local_port"`
+	Codec     string `json:"codec"`
+	LocalSDP  string `json:"local_sdp"`
+}
+
+// Type returns "MediaStreamStarted".
+func (*MediaStreamStarted) Type() string { return "MediaStreamStarted" }
+
+// MediaStreamStopped reports that the stream of a session is torn down.
+type MediaStreamStopped struct {
+	onMediaToSession
+	SessionRef
+	Reason string `json:"reason"`
+}
+
+// Type returns "MediaStreamStopped".
+func (*MediaStreamStopped) Type() string { return "MediaStreamStopped" }
+
+// QualityMetrics is a call-quality estimate computed from RTP and RTCP.
+type QualityMetrics struct {
+	// MOS is the estimated mean opinion score, 1 (bad) to 5 (excellent).
+	MOS float64 `json:"mos"`
+	// PacketLossPct is the share of packets lost, in percent.
+	PacketLossPct float64 `json:"packet_loss_pct"`
+	// JitterMS is the interarrival jitter in milliseconds.
+	JitterMS float64 `json:"jitter_ms"`
+	// RttMS is the round-trip time from RTCP; 0 when unknown.
+	RttMS float64 `json:"rtt_ms,omitempty"`
+}
+
+// MediaQualityUpdate reports the periodic quality estimate of a session.
+type MediaQualityUpdate struct {
+	onMediaToSession
+	SessionRef
+	QualityMetrics QualityMetrics `json:"quality_metrics"`
+}
+
+// Type returns "MediaQualityUpdate".
+func (*MediaQualityUpdate) Type() string { return "MediaQualityUpdate" }
+
+// RecordingStarted reports that media is recording a session to FilePath.
+type RecordingStarted struct {
+	onMediaToSession
+	SessionRef
+	FilePath string `json:"file_path"`
+}
+
+// Type returns "RecordingStarted".
+func (*RecordingStarted) Type() string { return "RecordingStarted" }
+
+// RecordingStopped reports that a recording is complete and its file closed.
+type RecordingStopped struct {
+	onMediaToSession
+	SessionRef
+	FilePath   string `json:"file_path"`
+	DurationMS int64  `json:"duration_ms"`
+}
+
+// Type returns "RecordingStopped".
+func (*RecordingStopped) Type() string { return "RecordingStopped" }
+
+// AudioPlaybackFinished reports that a playback ended, played out or stopped.
+type AudioPlaybackFinished struct {
+	onMediaToSession
+	SessionRef
+}
+
+// Type returns "AudioPlaybackFinished".
+func (*AudioPlaybackFinished) Type() string { return "AudioPlaybackFinished" }
+
+// MediaError reports a media failure of a session (no common codec, a file
+// that cannot be played, a port exhausted).
+type MediaError struct {
+	onMediaToSession
+	SessionRef
+	Error     string `json:"error"`
+	ErrorCode string `json:"error_code,omitempty"`
+}
+
+// Type returns "MediaError".
+func (*MediaError) Type() string { return "MediaError" }
+
+// DtmfDetected reports one DTMF digit received in the RTP stream (RFC 4733).
+type DtmfDetected struct {
+	onMediaToSession
+	SessionRef
+	Digit      string `json:"digit"`
+	DurationMS int    `json:"duration_ms"`
+}
+
+// Type returns "DtmfDetected".
+func (*DtmfDetected) Type() string { return "DtmfDetected" }
+
+var (
+	_ Event = (*MediaStreamStarted)(nil)
+	_ Event = (*MediaStreamStopped)(nil)
+	_ Event = (*MediaQualityUpdate)(nil)
+	_ Event = (*RecordingStarted)(nil)
+	_ Event = (*RecordingStopped)(nil)
+	_ Event = (*AudioPlaybackFinished)(nil)
+	_ Event = (*MediaError)(nil)
+	_ Event = (*DtmfDetected)(nil)
+)
