@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/callbus/callbus/callcore"
+	"github.com/callbus/callbus/callcore/bus"
+	"github.com/callbus/callbus/httpapi"
+)
+
+// Main is a callbus node: every component, wired. The end-to-end tests use
+// it as main does: NewMain, Open, then Close.
+type Main struct {
+	// Config is the configuration Open wires from.
+	Config Config
+	// LogOutput receives the log. Nil means os.Stderr.
+	LogOutput io.Writer
+
+	logger   *slog.Logger
+	bus      *bus.Memory
+	registry *prometheus.Registry
+	handler  http.Handler
+	listener net.Listener
+	server   *http.Server
+
+	ready    atomic.Bool
+	serveErr chan error    // the HTTP server's failure, if it fails
+	served   chan struct{} // closed when the serving goroutine returns
+
+	opened    bool
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// NewMain returns a Main for cfg. It starts nothing.
+func NewMain(cfg Config) *Main {
+	return &Main{Config: cfg}
+}
+
+// Open creates the bus, the metrics registry and the HTTP API, binds the
+// HTTP listener (so that with port 0 Addr reports the port taken) and
+// starts serving in a goroutine that Close stops. On error everything
+// opened so far is closed again. Open may be called once.
+func (m *Main) Open(ctx context.Context) (err error) {
+	if m.opened {
+		return errors.New("callbus: Open called twice")
+	}
+	m.opened = true
+	cfg := m.Config
+
+	out := m.LogOutput
+	if out == nil {
+		out = os.Stderr
+	}
+	m.logger = newLogger(out, cfg.LogLevel, cfg.LogFormat)
+
+	m.bus, err = bus.New(bus.Config{Node: cfg.NodeID, Logger: m.logger})
+	if err != nil {
+		return fmt.Errorf("create bus: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			// Nothing was published; there is nothing to drain.
+			_ = m.bus.Close(ctx)
+			m.bus = nil
+		}
+	}()
+
+	m.registry = prometheus.NewRegistry()
+	for _, c := range []prometheus.Collector{
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		m.bus,
+	} {
+		if err := m.registry.Register(c); err != nil {
+			return fmt.Errorf("register metrics: %w", err)
+		}
+	}
+	metrics := promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{
+		ErrorLog: slog.NewLogLogger(m.logger.Handler(), slog.LevelError),
+	})
+
+	m.handler, err = httpapi.New(httpapi.Config{
+		Ready:   m.Ready,
+		Metrics: metrics,
+		APIKeys: cfg.APIKeys,
+		Logger:  m.logger,
+	})
+	if err != nil {
+		return err
+	}
+
+	m.listener, err = (&net.ListenConfig{}).Listen(ctx, "tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http listener: %w", err)
+	}
+	m.server = &http.Server{
+		Handler:           m.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(m.logger.Handler(), slog.LevelWarn),
+	}
+	m.serveErr = make(chan error, 1)
+	m.served = make(chan struct{})
+	go m.serve()
+
+	m.ready.Store(true)
+	m.logger.Info("callbus listening", "http", m.listener.Addr().String(), "node", m.bus.Node())
+	return nil
+}
+
+func (m *Main) serve() {
+	defer close(m.served)
+	if err := m.server.Serve(m.listener); !errors.Is(err, http.ErrServerClosed) {
+		m.serveErr <- err
+	}
+}
+
+// Addr returns the address the HTTP listener is bound to, or nil before Open.
+func (m *Main) Addr() net.Addr {
+	if m.listener == nil {
+		return nil
+	}
+	return m.listener.Addr()
+}
+
+// Handler returns the HTTP handler that Open built, or nil before Open.
+func (m *Main) Handler() http.Handler { return m.handler }
+
+// Logger returns the logger that Open built, or a discarding one before.
+func (m *Main) Logger() *slog.Logger {
+	if m.logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return m.logger
+}
+
+// Err delivers the HTTP server's error if it stops serving on its own.
+func (m *Main) Err() <-chan error { return m.serveErr }
+
+// Ready reports whether the node takes new work: an unavailable
+// *callcore.Error before Open has finished and from the moment Close
+// starts.
+func (m *Main) Ready() error {
+	if m.ready.Load() {
+		return nil
+	}
+	if m.opened {
+		return callcore.Errorf(callcore.CodeUnavailable, "node %s is not serving (starting or draining)", m.Config.NodeID)
+	}
+	return callcore.Errorf(callcore.CodeUnavailable, "node %s is not open", m.Config.NodeID)
+}
+
+// Close stops the node: it marks it not ready, shuts the HTTP server down
+// (letting in-flight requests finish), then drains the bus. The whole
+// shutdown gets DrainTimeout, bounded further by ctx. What could not be
+// drained is logged and returned as the error. Close is idempotent; later
+// calls return the first call's result.
+func (m *Main) Close(ctx context.Context) error {
+	m.closeOnce.Do(func() { m.closeErr = m.close(ctx) })
+	return m.closeErr
+}
+
+func (m *Main) close(ctx context.Context) error {
+	m.ready.Store(false)
+	if m.bus == nil { // never opened, or Open failed and cleaned up
+		return nil
+	}
+	log := m.Logger()
+	ctx, cancel := context.WithTimeout(ctx, m.Config.DrainTimeout)
+	defer cancel()
+
+	var errs []error
+	if m.server != nil {
+		if err := m.server.Shutdown(ctx); err != nil {
+			// In-flight requests outlived the deadline: cut them off.
+			_ = m.server.Close()
+			log.Warn("http shutdown incomplete; open connections closed", "err", err)
+			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+		}
+		<-m.served
+	}
+	if err := m.bus.Close(ctx); err != nil {
+		log.Warn("bus drain incomplete", "err", err)
+		errs = append(errs, fmt.Errorf("drain bus: %w", err))
+	}
+	if len(errs) == 0 {
+		log.Info("callbus stopped")
+	}
+	return errors.Join(errs...)
+}
+
+// newLogger returns a slog logger writing text or JSON records at level
+// and above to out.
+func newLogger(out io.Writer, level slog.Level, format string) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if format == LogFormatJSON {
+		return slog.New(slog.NewJSONHandler(out, opts))
+	}
+	return slog.New(slog.NewTextHandler(out, opts))
+}
