@@ -1,25 +1,25 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"net/url"
 	"os"
+	"reflect"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/kelseyhightower/envconfig"
 )
 
 // EnvPrefix prefixes every configuration variable.
 const EnvPrefix = "CALLBUS_"
-
-// LookupFunc returns the value of an environment variable and whether it is
-// set at all; os.LookupEnv is one.
-type LookupFunc func(key string) (string, bool)
 
 // The values of the enumerated variables.
 const (
@@ -34,7 +34,7 @@ const (
 	LogFormatJSON = "json"
 )
 
-// Config is callbus's configuration, read from CALLBUS_* variables by Parse
+// Config is callbus's configuration, read from CALLBUS_* variables by Load
 // (DESIGN.md §8). Each field's doc names its variable.
 type Config struct {
 	HTTPAddr           string        // HTTP_ADDR: REST, WebSocket and ops listener, host:port
@@ -66,6 +66,44 @@ type PortRange struct {
 // String formats r as "lo-hi", the form RTP_PORTS takes.
 func (r PortRange) String() string { return fmt.Sprintf("%d-%d", r.Lo, r.Hi) }
 
+// spec is the configuration as envconfig reads it, the first step of Load;
+// the second, spec.config, validates it into a Config. The tags of a field
+// are the one place its variable is declared: envconfig is the full name,
+// default the value of an unset variable, desc the meaning, and secret:"true"
+// marks a value no message may quote. Vars reads them.
+//
+// The names carry EnvPrefix in full and Load passes envconfig no prefix:
+// given the prefix CALLBUS and a tag HTTP_ADDR, envconfig falls back to the
+// bare HTTP_ADDR when CALLBUS_HTTP_ADDR is unset, so another program's
+// HTTP_ADDR or LOG_LEVEL would configure callbus.
+//
+// envconfig applies a default only to an unset variable; one set to "" is
+// read as "". Step two refuses "" for a variable that has a default (and for
+// NODE_ID) and reads it as "none" for the others.
+type spec struct {
+	HTTPAddr      string     `envconfig:"CALLBUS_HTTP_ADDR" default:"127.0.0.1:8080" desc:"HTTP listener (REST API, ops endpoints), host:port; beyond loopback requires API_KEYS"`
+	SIPAddr       string     `envconfig:"CALLBUS_SIP_ADDR" default:"127.0.0.1:5060" desc:"SIP listener, host:port"`
+	SIPTransports []string   `envconfig:"CALLBUS_SIP_TRANSPORTS" default:"udp,tcp" desc:"SIP transports to listen on, a subset of udp,tcp"`
+	ExternalIP    netip.Addr `envconfig:"CALLBUS_EXTERNAL_IP" desc:"IP address advertised in SIP and SDP, when it differs from the listener's"`
+	RTPPorts      string     `envconfig:"CALLBUS_RTP_PORTS" default:"10000-20000" desc:"UDP port range for RTP/RTCP, lo-hi, 1024..65535, lo even"`
+	DataDir       string     `envconfig:"CALLBUS_DATA_DIR" default:"./data" desc:"directory for the database and recordings"`
+	MediaDir      string     `envconfig:"CALLBUS_MEDIA_DIR" default:"./media" desc:"directory of audio files that playback may name"`
+	// APIKeys is split by step two, not by envconfig, which would read a
+	// value of only spaces as no keys at all, that is as no auth.
+	APIKeys            string        `envconfig:"CALLBUS_API_KEYS" secret:"true" desc:"comma-separated bearer keys (16+ characters each) required on /v1; none means no auth"`
+	Inbound            string        `envconfig:"CALLBUS_INBOUND" default:"ring" desc:"what an inbound call does: ring (wait for answer/reject), answer, or webhook"`
+	WebhookURL         string        `envconfig:"CALLBUS_WEBHOOK_URL" desc:"http(s) URL of the IVR app; required by INBOUND=webhook"`
+	WebhookFallbackURL string        `envconfig:"CALLBUS_WEBHOOK_FALLBACK_URL" desc:"http(s) URL tried when WEBHOOK_URL fails"`
+	WebhookSecret      string        `envconfig:"CALLBUS_WEBHOOK_SECRET" secret:"true" desc:"HMAC-SHA256 key (16+ characters) signing webhook requests"`
+	Bus                string        `envconfig:"CALLBUS_BUS" default:"memory" desc:"event bus: memory (one node); nats is not available in this build yet"`
+	NATSURL            string        `envconfig:"CALLBUS_NATS_URL" desc:"NATS server URLs (nats:// or tls://), comma-separated; required by BUS=nats"`
+	NodeID             *string       `envconfig:"CALLBUS_NODE_ID" desc:"this node's id, ^[a-z0-9][a-z0-9-]{0,31}$; default derived from the host name"` // nil when unset
+	MaxCalls           int           `envconfig:"CALLBUS_MAX_CALLS" default:"1000" desc:"maximum concurrent calls"`
+	DrainTimeout       time.Duration `envconfig:"CALLBUS_DRAIN_TIMEOUT" default:"30s" desc:"how long shutdown waits for in-flight work (Go duration)"`
+	LogLevel           string        `envconfig:"CALLBUS_LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
+	LogFormat          string        `envconfig:"CALLBUS_LOG_FORMAT" default:"text" desc:"text or json"`
+}
+
 // Var describes one configuration variable.
 type Var struct {
 	// Name is the variable's name without EnvPrefix.
@@ -75,31 +113,36 @@ type Var struct {
 	Default string
 	// Doc says what the variable means.
 	Doc string
+	// Secret is set when the value must never be shown.
+	Secret bool
 }
 
-// Vars lists every configuration variable in documentation order.
+// Vars lists every configuration variable in documentation order. It reads
+// the tags of spec, which envconfig reads too, so the two cannot drift.
 func Vars() []Var {
-	return []Var{
-		{"HTTP_ADDR", "127.0.0.1:8080", "HTTP listener (REST API, ops endpoints), host:port; beyond loopback requires API_KEYS"},
-		{"SIP_ADDR", "127.0.0.1:5060", "SIP listener, host:port"},
-		{"SIP_TRANSPORTS", "udp,tcp", "SIP transports to listen on, a subset of udp,tcp"},
-		{"EXTERNAL_IP", "", "IP address advertised in SIP and SDP, when it differs from the listener's"},
-		{"RTP_PORTS", "10000-20000", "UDP port range for RTP/RTCP, lo-hi, 1024..65535, lo even"},
-		{"DATA_DIR", "./data", "directory for the database and recordings"},
-		{"MEDIA_DIR", "./media", "directory of audio files that playback may name"},
-		{"API_KEYS", "", "comma-separated bearer keys (16+ characters each) required on /v1; none means no auth"},
-		{"INBOUND", InboundRing, "what an inbound call does: ring (wait for answer/reject), answer, or webhook"},
-		{"WEBHOOK_URL", "", "http(s) URL of the IVR app; required by INBOUND=webhook"},
-		{"WEBHOOK_FALLBACK_URL", "", "http(s) URL tried when WEBHOOK_URL fails"},
-		{"WEBHOOK_SECRET", "", "HMAC-SHA256 key (16+ characters) signing webhook requests"},
-		{"BUS", BusMemory, "event bus: memory (one node); nats is not available in this build yet"},
-		{"NATS_URL", "", "NATS server URLs (nats:// or tls://), comma-separated; required by BUS=nats"},
-		{"NODE_ID", "", "this node's id, ^[a-z0-9][a-z0-9-]{0,31}$; default derived from the host name"},
-		{"MAX_CALLS", "1000", "maximum concurrent calls"},
-		{"DRAIN_TIMEOUT", "30s", "how long shutdown waits for in-flight work (Go duration)"},
-		{"LOG_LEVEL", "info", "debug, info, warn or error"},
-		{"LOG_FORMAT", LogFormatText, "text or json"},
+	t := reflect.TypeFor[spec]()
+	vars := make([]Var, 0, t.NumField())
+	for i := range t.NumField() {
+		tag := t.Field(i).Tag
+		secret, _ := strconv.ParseBool(tag.Get("secret"))
+		vars = append(vars, Var{
+			Name:    strings.TrimPrefix(tag.Get("envconfig"), EnvPrefix),
+			Default: tag.Get("default"),
+			Doc:     tag.Get("desc"),
+			Secret:  secret,
+		})
 	}
+	return vars
+}
+
+// lookupVar returns the Var named name (without EnvPrefix).
+func lookupVar(name string) (Var, bool) {
+	for _, v := range Vars() {
+		if v.Name == name {
+			return v, true
+		}
+	}
+	return Var{}, false
 }
 
 // ConfigError is a configuration value that stops start-up. Its message is
@@ -112,34 +155,80 @@ type ConfigError struct {
 // Error returns "CALLBUS_X: what is wrong".
 func (e *ConfigError) Error() string { return e.Var + ": " + e.Msg }
 
-// Parse reads the configuration through lookup, applying the defaults of
-// Vars, and validates it. The error, a *ConfigError, names the first bad
-// variable in one line. Values of secrets (API_KEYS, WEBHOOK_SECRET) are
-// never quoted in it.
-func Parse(lookup LookupFunc) (Config, error) {
-	p := parser{lookup: lookup}
+// Load reads the configuration from the environment with envconfig, applying
+// the defaults of Vars, and validates it. The error, a *ConfigError, names
+// the first bad variable in one line. Values of secrets (API_KEYS,
+// WEBHOOK_SECRET) are never quoted in it.
+func Load() (Config, error) {
+	var s spec
+	if err := envconfig.Process("", &s); err != nil {
+		return Config{}, fromEnvconfig(err)
+	}
+	return s.config()
+}
+
+// fromEnvconfig turns an error of envconfig.Process into a one-line
+// *ConfigError; envconfig's own message is long and names Go types.
+func fromEnvconfig(err error) error {
+	var pe *envconfig.ParseError
+	if !errors.As(err, &pe) {
+		// Only a spec that is not a struct pointer, or a missing
+		// required:"true" variable, gets here; spec has neither.
+		return fmt.Errorf("reading the %s* variables: %v", EnvPrefix, err)
+	}
+	v, _ := lookupVar(strings.TrimPrefix(pe.KeyName, EnvPrefix))
+	if pe.Value == "" && v.Default != "" {
+		return &ConfigError{pe.KeyName, emptyMsg(v.Default)}
+	}
+	var what string
+	switch {
+	case errors.Is(pe.Err, strconv.ErrRange):
+		what = "is out of range"
+	case pe.TypeName == reflect.TypeFor[int]().String():
+		what = "is not an integer"
+	case pe.TypeName == reflect.TypeFor[time.Duration]().String():
+		what = "is not a duration (e.g. 30s, 1m)"
+	case pe.TypeName == reflect.TypeFor[netip.Addr]().String():
+		what = "is not an IP address"
+	default:
+		what = "is not a valid " + pe.TypeName
+	}
+	if v.Secret {
+		return &ConfigError{pe.KeyName, "the value " + what}
+	}
+	return &ConfigError{pe.KeyName, fmt.Sprintf("%q %s", pe.Value, what)}
+}
+
+// emptyMsg explains why a variable with a default may not be set to "".
+func emptyMsg(def string) string {
+	return fmt.Sprintf("is empty; unset it to use the default %q", def)
+}
+
+// config validates s, the second step of Load.
+func (s *spec) config() (Config, error) {
+	var v validator
 	var c Config
-	c.HTTPAddr = p.hostPort("HTTP_ADDR")
-	c.SIPAddr = p.hostPort("SIP_ADDR")
-	c.SIPTransports = p.transports("SIP_TRANSPORTS")
-	c.ExternalIP = p.ip("EXTERNAL_IP")
-	c.RTPPorts = p.portRange("RTP_PORTS")
-	c.DataDir = p.nonEmpty("DATA_DIR")
-	c.MediaDir = p.nonEmpty("MEDIA_DIR")
-	c.APIKeys = p.keys("API_KEYS")
-	c.Inbound = p.oneOf("INBOUND", InboundRing, InboundAnswer, InboundWebhook)
-	c.WebhookURL = p.httpURL("WEBHOOK_URL")
-	c.WebhookFallbackURL = p.httpURL("WEBHOOK_FALLBACK_URL")
-	c.WebhookSecret = p.secret("WEBHOOK_SECRET")
-	c.Bus = p.oneOf("BUS", BusMemory, BusNATS)
-	c.NATSURL = p.natsURL("NATS_URL")
-	c.NodeID = p.nodeID("NODE_ID")
-	c.MaxCalls = p.positiveInt("MAX_CALLS")
-	c.DrainTimeout = p.positiveDuration("DRAIN_TIMEOUT")
-	c.LogLevel = p.logLevel("LOG_LEVEL")
-	c.LogFormat = p.oneOf("LOG_FORMAT", LogFormatText, LogFormatJSON)
-	if p.err != nil {
-		return Config{}, p.err
+	c.HTTPAddr = v.hostPort("HTTP_ADDR", s.HTTPAddr)
+	c.SIPAddr = v.hostPort("SIP_ADDR", s.SIPAddr)
+	c.SIPTransports = v.transports("SIP_TRANSPORTS", s.SIPTransports)
+	c.ExternalIP = v.ip("EXTERNAL_IP", s.ExternalIP)
+	c.RTPPorts = v.portRange("RTP_PORTS", s.RTPPorts)
+	c.DataDir = v.nonEmpty("DATA_DIR", s.DataDir)
+	c.MediaDir = v.nonEmpty("MEDIA_DIR", s.MediaDir)
+	c.APIKeys = v.keys("API_KEYS", s.APIKeys)
+	c.Inbound = v.oneOf("INBOUND", s.Inbound, InboundRing, InboundAnswer, InboundWebhook)
+	c.WebhookURL = v.httpURL("WEBHOOK_URL", s.WebhookURL)
+	c.WebhookFallbackURL = v.httpURL("WEBHOOK_FALLBACK_URL", s.WebhookFallbackURL)
+	c.WebhookSecret = v.secret("WEBHOOK_SECRET", s.WebhookSecret)
+	c.Bus = v.oneOf("BUS", s.Bus, BusMemory, BusNATS)
+	c.NATSURL = v.natsURL("NATS_URL", s.NATSURL)
+	c.NodeID = v.nodeID("NODE_ID", s.NodeID)
+	c.MaxCalls = v.positiveInt("MAX_CALLS", s.MaxCalls)
+	c.DrainTimeout = v.positiveDuration("DRAIN_TIMEOUT", s.DrainTimeout)
+	c.LogLevel = v.logLevel("LOG_LEVEL", s.LogLevel)
+	c.LogFormat = v.oneOf("LOG_FORMAT", s.LogFormat, LogFormatText, LogFormatJSON)
+	if v.err != nil {
+		return Config{}, v.err
 	}
 	if err := c.check(); err != nil {
 		return Config{}, err
@@ -180,73 +269,69 @@ func isLoopback(addr string) bool {
 	return err == nil && ip.IsLoopback()
 }
 
-// parser reads variables and keeps the first error; once it has one, every
-// later read is skipped so that exactly one variable is reported.
-type parser struct {
-	lookup LookupFunc
-	err    error
+// validator checks the values envconfig read and keeps the first error;
+// once it has one, every later check is skipped so that exactly one
+// variable is reported. Its methods take the variable's name without
+// EnvPrefix.
+type validator struct {
+	err error
 }
 
-// get returns the variable's value, or its default when unset. ok is false
-// when an earlier variable failed.
-func (p *parser) get(name string) (v string, ok bool) {
-	if p.err != nil {
-		return "", false
-	}
-	if v, set := p.lookup(EnvPrefix + name); set {
-		return v, true
-	}
-	for _, d := range Vars() {
-		if d.Name == name {
-			return d.Default, true
-		}
-	}
-	panic("config: undeclared variable " + name)
+func (v *validator) fail(name, format string, args ...any) {
+	v.err = &ConfigError{EnvPrefix + name, fmt.Sprintf(format, args...)}
 }
 
-func (p *parser) fail(name, format string, args ...any) {
-	p.err = &ConfigError{EnvPrefix + name, fmt.Sprintf(format, args...)}
-}
-
-func (p *parser) nonEmpty(name string) string {
-	v, ok := p.get(name)
-	if ok && v == "" {
-		p.fail(name, "must not be empty")
+// present reports whether the checks of a variable with a default should
+// go on: not after an earlier failure, and not when it is set to "" (which
+// envconfig reads as "", not as the default).
+func (v *validator) present(name, value string) bool {
+	if v.err != nil {
+		return false
 	}
-	return v
+	if value == "" {
+		d, _ := lookupVar(name)
+		v.fail(name, "%s", emptyMsg(d.Default))
+		return false
+	}
+	return true
 }
 
-func (p *parser) hostPort(name string) string {
-	v, ok := p.get(name)
-	if !ok {
+func (v *validator) nonEmpty(name, value string) string {
+	v.present(name, value)
+	return value
+}
+
+func (v *validator) hostPort(name, value string) string {
+	if !v.present(name, value) {
 		return ""
 	}
-	_, port, err := net.SplitHostPort(v)
+	_, port, err := net.SplitHostPort(value)
 	if err != nil {
-		p.fail(name, "%q is not host:port", v)
+		v.fail(name, "%q is not host:port", value)
 		return ""
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-		p.fail(name, "%q: port %q is not a number in 0..65535", v, port)
+		v.fail(name, "%q: port %q is not a number in 0..65535", value, port)
 		return ""
 	}
-	return v
+	return value
 }
 
-func (p *parser) transports(name string) []string {
-	v, ok := p.get(name)
-	if !ok {
+// transports checks list, which envconfig split at commas; a value of only
+// spaces is an empty list.
+func (v *validator) transports(name string, list []string) []string {
+	if !v.present(name, strings.Join(list, ",")) {
 		return nil
 	}
 	var out []string
-	for _, t := range strings.Split(v, ",") {
+	for _, t := range list {
 		t = strings.ToLower(strings.TrimSpace(t))
 		switch {
 		case t != "udp" && t != "tcp":
-			p.fail(name, "%q: each transport must be udp or tcp", v)
+			v.fail(name, "%q: each transport must be udp or tcp", strings.Join(list, ","))
 			return nil
 		case slices.Contains(out, t):
-			p.fail(name, "%q names %s twice", v, t)
+			v.fail(name, "%q names %s twice", strings.Join(list, ","), t)
 			return nil
 		}
 		out = append(out, t)
@@ -254,70 +339,65 @@ func (p *parser) transports(name string) []string {
 	return out
 }
 
-func (p *parser) ip(name string) netip.Addr {
-	v, ok := p.get(name)
-	if !ok || v == "" {
+// ip checks an address envconfig parsed already; the zero Addr is unset.
+func (v *validator) ip(name string, ip netip.Addr) netip.Addr {
+	if v.err != nil || !ip.IsValid() {
 		return netip.Addr{}
 	}
-	ip, err := netip.ParseAddr(v)
-	switch {
-	case err != nil:
-		p.fail(name, "%q is not an IP address", v)
-	case ip.Zone() != "" || ip.IsUnspecified() || ip.IsMulticast():
-		p.fail(name, "%q cannot be advertised to peers", v)
+	if ip.Zone() != "" || ip.IsUnspecified() || ip.IsMulticast() {
+		v.fail(name, "%q cannot be advertised to peers", ip)
 	}
 	return ip
 }
 
-func (p *parser) portRange(name string) PortRange {
-	v, ok := p.get(name)
-	if !ok {
+func (v *validator) portRange(name, value string) PortRange {
+	if !v.present(name, value) {
 		return PortRange{}
 	}
-	lo, hi, found := strings.Cut(v, "-")
+	lo, hi, found := strings.Cut(value, "-")
 	l, err1 := strconv.Atoi(lo)
 	h, err2 := strconv.Atoi(hi)
 	switch {
 	case !found || err1 != nil || err2 != nil:
-		p.fail(name, "%q is not lo-hi (e.g. 10000-20000)", v)
+		v.fail(name, "%q is not lo-hi (e.g. 10000-20000)", value)
 	case l < 1024 || h > 65535:
-		p.fail(name, "%q: ports must be in 1024..65535", v)
+		v.fail(name, "%q: ports must be in 1024..65535", value)
 	case l%2 != 0:
-		p.fail(name, "%q: the first port must be even (RTP takes even ports, RTCP the next)", v)
+		v.fail(name, "%q: the first port must be even (RTP takes even ports, RTCP the next)", value)
 	case l >= h:
-		p.fail(name, "%q: lo must be below hi", v)
+		v.fail(name, "%q: lo must be below hi", value)
 	}
 	return PortRange{l, h}
 }
 
-func (p *parser) keys(name string) []string {
-	v, ok := p.get(name)
-	if !ok || v == "" {
+// keys splits a secret list; "" is none. Messages never quote it.
+func (v *validator) keys(name, value string) []string {
+	if v.err != nil || value == "" {
 		return nil
 	}
-	keys := strings.Split(v, ",")
+	keys := strings.Split(value, ",")
 	for i, k := range keys {
 		switch {
 		case k == "":
-			p.fail(name, "entry %d of %d is empty", i+1, len(keys))
+			v.fail(name, "entry %d of %d is empty", i+1, len(keys))
 			return nil
 		case !printableToken(k):
-			p.fail(name, "entry %d contains a space or a character outside printable ASCII", i+1)
+			v.fail(name, "entry %d contains a space or a character outside printable ASCII", i+1)
 			return nil
 		case len(k) < 16:
-			p.fail(name, "entry %d has %d characters; each key needs at least 16", i+1, len(k))
+			v.fail(name, "entry %d has %d characters; each key needs at least 16", i+1, len(k))
 			return nil
 		}
 	}
 	return keys
 }
 
-func (p *parser) secret(name string) string {
-	v, ok := p.get(name)
-	if ok && v != "" && len(v) < 16 {
-		p.fail(name, "has %d characters; it needs at least 16", len(v))
+// secret checks a secret; "" is none. Messages never quote it.
+func (v *validator) secret(name, value string) string {
+	if v.err == nil && value != "" && len(value) < 16 {
+		v.fail(name, "has %d characters; it needs at least 16", len(value))
 	}
-	return v
+	return value
 }
 
 // printableToken reports whether s is visible ASCII without spaces, so
@@ -331,59 +411,59 @@ func printableToken(s string) bool {
 	return true
 }
 
-func (p *parser) oneOf(name string, allowed ...string) string {
-	v, ok := p.get(name)
-	if !ok {
+func (v *validator) oneOf(name, value string, allowed ...string) string {
+	if !v.present(name, value) {
 		return ""
 	}
-	if !slices.Contains(allowed, v) {
-		p.fail(name, "%q is not one of %s", v, strings.Join(allowed, ", "))
+	if !slices.Contains(allowed, value) {
+		v.fail(name, "%q is not one of %s", value, strings.Join(allowed, ", "))
 	}
-	return v
+	return value
 }
 
-func (p *parser) httpURL(name string) string {
-	v, ok := p.get(name)
-	if !ok || v == "" {
+// httpURL checks an optional URL; "" is none.
+func (v *validator) httpURL(name, value string) string {
+	if v.err != nil || value == "" {
 		return ""
 	}
-	u, err := url.Parse(v)
+	u, err := url.Parse(value)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		p.fail(name, "%q is not an absolute http or https URL", v)
+		v.fail(name, "%q is not an absolute http or https URL", value)
 	}
-	return v
+	return value
 }
 
-func (p *parser) natsURL(name string) string {
-	v, ok := p.get(name)
-	if !ok || v == "" {
+// natsURL checks an optional list of URLs; "" is none.
+func (v *validator) natsURL(name, value string) string {
+	if v.err != nil || value == "" {
 		return ""
 	}
-	for _, s := range strings.Split(v, ",") {
+	for _, s := range strings.Split(value, ",") {
 		u, err := url.Parse(strings.TrimSpace(s))
 		if err != nil || (u.Scheme != "nats" && u.Scheme != "tls") || u.Host == "" {
-			p.fail(name, "%q is not a list of nats:// or tls:// URLs", v)
+			v.fail(name, "%q is not a list of nats:// or tls:// URLs", value)
 			return ""
 		}
 	}
-	return v
+	return value
 }
 
 var nodeIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,31}$`)
 
-func (p *parser) nodeID(name string) string {
-	if p.err != nil {
+// nodeID checks the node id; nil (unset) derives it from the host name.
+func (v *validator) nodeID(name string, value *string) string {
+	switch {
+	case v.err != nil:
 		return ""
-	}
-	v, set := p.lookup(EnvPrefix + name)
-	if !set {
+	case value == nil:
 		host, _ := os.Hostname()
 		return nodeIDFromHost(host)
+	case *value == "":
+		v.fail(name, "is empty; unset it to derive the id from the host name")
+	case !nodeIDPattern.MatchString(*value):
+		v.fail(name, "%q must match %s", *value, nodeIDPattern)
 	}
-	if !nodeIDPattern.MatchString(v) {
-		p.fail(name, "%q must match %s", v, nodeIDPattern)
-	}
-	return v
+	return *value
 }
 
 // nodeIDFromHost derives a node id from a host name: lowercased, every
@@ -409,42 +489,27 @@ func nodeIDFromHost(host string) string {
 	return id
 }
 
-func (p *parser) positiveInt(name string) int {
-	v, ok := p.get(name)
-	if !ok {
-		return 0
-	}
-	n, err := strconv.Atoi(v)
-	switch {
-	case err != nil:
-		p.fail(name, "%q is not an integer", v)
-	case n <= 0:
-		p.fail(name, "%q must be greater than 0", v)
+// positiveInt checks a number envconfig parsed already.
+func (v *validator) positiveInt(name string, n int) int {
+	if v.err == nil && n <= 0 {
+		v.fail(name, "%q must be greater than 0", strconv.Itoa(n))
 	}
 	return n
 }
 
-func (p *parser) positiveDuration(name string) time.Duration {
-	v, ok := p.get(name)
-	if !ok {
-		return 0
-	}
-	d, err := time.ParseDuration(v)
-	switch {
-	case err != nil:
-		p.fail(name, "%q is not a duration (e.g. 30s, 1m)", v)
-	case d <= 0:
-		p.fail(name, "%q must be greater than 0", v)
+// positiveDuration checks a duration envconfig parsed already.
+func (v *validator) positiveDuration(name string, d time.Duration) time.Duration {
+	if v.err == nil && d <= 0 {
+		v.fail(name, "%q must be greater than 0", d)
 	}
 	return d
 }
 
-func (p *parser) logLevel(name string) slog.Level {
-	v, ok := p.get(name)
-	if !ok {
+func (v *validator) logLevel(name, value string) slog.Level {
+	if !v.present(name, value) {
 		return 0
 	}
-	switch v {
+	switch value {
 	case "debug":
 		return slog.LevelDebug
 	case "info":
@@ -454,6 +519,6 @@ func (p *parser) logLevel(name string) slog.Level {
 	case "error":
 		return slog.LevelError
 	}
-	p.fail(name, "%q is not one of debug, info, warn, error", v)
+	v.fail(name, "%q is not one of debug, info, warn, error", value)
 	return 0
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -8,22 +9,45 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kelseyhightower/envconfig"
 )
 
-// env is a hermetic environment for Parse.
+// env is a set of environment variables for one test.
 type env map[string]string
 
-func (e env) lookup(key string) (string, bool) {
-	v, ok := e[key]
-	return v, ok
+// setenv makes e's variables the only CALLBUS_ configuration variables set
+// for the rest of the test: the others are unset, and all are restored when
+// it ends. Like t.Setenv, it cannot be used in a parallel test.
+func setenv(t *testing.T, e env) {
+	t.Helper()
+	for _, v := range Vars() {
+		key := EnvPrefix + v.Name
+		if _, set := os.LookupEnv(key); set {
+			t.Setenv(key, "") // restores the value when the test ends
+			if err := os.Unsetenv(key); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for k, v := range e {
+		t.Setenv(k, v)
+	}
+}
+
+// load runs Load with exactly e's configuration variables set.
+func load(t *testing.T, e env) (Config, error) {
+	t.Helper()
+	setenv(t, e)
+	return Load()
 }
 
 const goodKey = "0123456789abcdef"
 
-func TestParseDefaults(t *testing.T) {
-	c, err := Parse(env{"CALLBUS_NODE_ID": "a"}.lookup)
+func TestLoadDefaults(t *testing.T) {
+	c, err := load(t, env{"CALLBUS_NODE_ID": "a"})
 	if err != nil {
-		t.Fatalf("Parse(defaults): %v", err)
+		t.Fatalf("Load(defaults): %v", err)
 	}
 	want := Config{
 		HTTPAddr:      "127.0.0.1:8080",
@@ -41,14 +65,14 @@ func TestParseDefaults(t *testing.T) {
 		LogFormat:     LogFormatText,
 	}
 	if !reflect.DeepEqual(c, want) {
-		t.Errorf("Parse(defaults) =\n%+v\nwant\n%+v", c, want)
+		t.Errorf("Load(defaults) =\n%+v\nwant\n%+v", c, want)
 	}
 }
 
-func TestParseDefaultNodeIDFromHost(t *testing.T) {
-	c, err := Parse(env{}.lookup)
+func TestLoadDefaultNodeIDFromHost(t *testing.T) {
+	c, err := load(t, env{})
 	if err != nil {
-		t.Fatalf("Parse: %v", err)
+		t.Fatalf("Load: %v", err)
 	}
 	host, _ := os.Hostname()
 	if want := nodeIDFromHost(host); c.NodeID != want {
@@ -83,8 +107,8 @@ func TestNodeIDFromHost(t *testing.T) {
 	}
 }
 
-func TestParseGoodValues(t *testing.T) {
-	c, err := Parse(env{
+func TestLoadGoodValues(t *testing.T) {
+	c, err := load(t, env{
 		"CALLBUS_HTTP_ADDR":            "0.0.0.0:80",
 		"CALLBUS_API_KEYS":             goodKey + "," + goodKey + "X",
 		"CALLBUS_SIP_TRANSPORTS":       "TCP",
@@ -100,9 +124,9 @@ func TestParseGoodValues(t *testing.T) {
 		"CALLBUS_DRAIN_TIMEOUT":        "1m30s",
 		"CALLBUS_LOG_LEVEL":            "debug",
 		"CALLBUS_LOG_FORMAT":           "json",
-	}.lookup)
+	})
 	if err != nil {
-		t.Fatalf("Parse: %v", err)
+		t.Fatalf("Load: %v", err)
 	}
 	if !reflect.DeepEqual(c.SIPTransports, []string{"tcp"}) {
 		t.Errorf("SIPTransports = %q, want [tcp]", c.SIPTransports)
@@ -113,14 +137,14 @@ func TestParseGoodValues(t *testing.T) {
 	if c.RTPPorts != (PortRange{1024, 1025}) || len(c.APIKeys) != 2 || c.MaxCalls != 5 ||
 		c.DrainTimeout != 90*time.Second || c.LogLevel != slog.LevelDebug || c.LogFormat != "json" ||
 		c.Inbound != "webhook" || c.NodeID != "node-7" {
-		t.Errorf("Parse = %+v", c)
+		t.Errorf("Load = %+v", c)
 	}
 }
 
-// TestParseBadValues feeds a bad value to every variable. Each must stop
+// TestLoadBadValues feeds a bad value to every variable. Each must stop
 // start-up with exactly one line that names the variable, and must not
 // quote a secret.
-func TestParseBadValues(t *testing.T) {
+func TestLoadBadValues(t *testing.T) {
 	cases := []struct {
 		name string
 		env  env
@@ -164,22 +188,30 @@ func TestParseBadValues(t *testing.T) {
 		{"NODE_ID", env{"CALLBUS_NODE_ID": ""}},
 		{"MAX_CALLS", env{"CALLBUS_MAX_CALLS": "abc"}},
 		{"MAX_CALLS", env{"CALLBUS_MAX_CALLS": "0"}},
+		{"MAX_CALLS", env{"CALLBUS_MAX_CALLS": "-3"}},
+		{"MAX_CALLS", env{"CALLBUS_MAX_CALLS": "99999999999999999999"}},
+		{"MAX_CALLS", env{"CALLBUS_MAX_CALLS": ""}},
 		{"DRAIN_TIMEOUT", env{"CALLBUS_DRAIN_TIMEOUT": "30"}},
 		{"DRAIN_TIMEOUT", env{"CALLBUS_DRAIN_TIMEOUT": "-1s"}},
+		{"DRAIN_TIMEOUT", env{"CALLBUS_DRAIN_TIMEOUT": ""}},
 		{"LOG_LEVEL", env{"CALLBUS_LOG_LEVEL": "loud"}},
+		{"LOG_LEVEL", env{"CALLBUS_LOG_LEVEL": ""}},
 		{"LOG_FORMAT", env{"CALLBUS_LOG_FORMAT": "xml"}},
 	}
 	covered := map[string]bool{}
 	for _, tc := range cases {
 		covered[tc.name] = true
 		t.Run(tc.name+"="+caseValue(tc.env), func(t *testing.T) {
-			_, err := Parse(tc.env.lookup)
+			_, err := load(t, tc.env)
 			if err == nil {
-				t.Fatal("Parse accepted the bad value")
+				t.Fatal("Load accepted the bad value")
 			}
 			msg := err.Error()
 			if strings.ContainsAny(msg, "\r\n") {
 				t.Errorf("error is more than one line: %q", msg)
+			}
+			if strings.Contains(msg, "envconfig") {
+				t.Errorf("error %q is envconfig's message, not ours", msg)
 			}
 			if want := EnvPrefix + tc.name + ": "; !strings.HasPrefix(msg, want) {
 				t.Errorf("error %q does not start with %q", msg, want)
@@ -187,9 +219,9 @@ func TestParseBadValues(t *testing.T) {
 			if ce, ok := err.(*ConfigError); !ok || ce.Var != EnvPrefix+tc.name {
 				t.Errorf("error is %T %+v, want *ConfigError for %s", err, err, EnvPrefix+tc.name)
 			}
-			if tc.name == "API_KEYS" || tc.name == "WEBHOOK_SECRET" {
-				if v := tc.env[EnvPrefix+tc.name]; strings.Contains(msg, v) {
-					t.Errorf("error %q quotes the secret %q", msg, v)
+			if v, _ := lookupVar(tc.name); v.Secret {
+				if val := tc.env[EnvPrefix+tc.name]; strings.Contains(msg, val) {
+					t.Errorf("error %q quotes the secret %q", msg, val)
 				}
 			}
 		})
@@ -213,7 +245,7 @@ func caseValue(e env) string {
 	return strings.Join(parts, "/")
 }
 
-func TestParseLoopbackWithoutKeys(t *testing.T) {
+func TestLoadLoopbackWithoutKeys(t *testing.T) {
 	for _, tc := range []struct {
 		addr     string
 		loopback bool
@@ -229,7 +261,7 @@ func TestParseLoopbackWithoutKeys(t *testing.T) {
 		{"callbus.example.com:8080", false},
 	} {
 		t.Run("addr="+tc.addr, func(t *testing.T) {
-			_, err := Parse(env{"CALLBUS_HTTP_ADDR": tc.addr}.lookup)
+			_, err := load(t, env{"CALLBUS_HTTP_ADDR": tc.addr})
 			if tc.loopback {
 				if err != nil {
 					t.Fatalf("loopback listener refused: %v", err)
@@ -245,21 +277,21 @@ func TestParseLoopbackWithoutKeys(t *testing.T) {
 				}
 			}
 			// With keys, any listener is allowed.
-			c, err := Parse(env{"CALLBUS_HTTP_ADDR": tc.addr, "CALLBUS_API_KEYS": goodKey}.lookup)
+			c, err := load(t, env{"CALLBUS_HTTP_ADDR": tc.addr, "CALLBUS_API_KEYS": goodKey})
 			if err != nil {
 				t.Fatalf("listener with API_KEYS refused: %v", err)
 			}
 			if c.HTTPAddr != tc.addr || len(c.APIKeys) != 1 || c.APIKeys[0] != goodKey {
-				t.Errorf("Parse = HTTPAddr %q, APIKeys %q", c.HTTPAddr, c.APIKeys)
+				t.Errorf("Load = HTTPAddr %q, APIKeys %q", c.HTTPAddr, c.APIKeys)
 			}
 		})
 	}
 }
 
 // TestVarsMatchDefaults checks that Vars, which the README's table copies,
-// agrees with what Parse does.
+// agrees with what Load does.
 func TestVarsMatchDefaults(t *testing.T) {
-	base, err := Parse(env{"CALLBUS_NODE_ID": "a"}.lookup)
+	base, err := load(t, env{"CALLBUS_NODE_ID": "a"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +308,7 @@ func TestVarsMatchDefaults(t *testing.T) {
 		if v.Default == "" {
 			continue
 		}
-		c, err := Parse(env{"CALLBUS_NODE_ID": "a", EnvPrefix + v.Name: v.Default}.lookup)
+		c, err := load(t, env{"CALLBUS_NODE_ID": "a", EnvPrefix + v.Name: v.Default})
 		if err != nil {
 			t.Fatalf("%s=%q (its default): %v", v.Name, v.Default, err)
 		}
@@ -302,5 +334,137 @@ func TestREADMEListsEveryVariable(t *testing.T) {
 		if !strings.Contains(string(readme), row) {
 			t.Errorf("README.md has no row starting %q", row)
 		}
+	}
+}
+
+// TestLoadMessages pins the wording of a few lines, among them the
+// README's example and envconfig's own parse errors in our words.
+func TestLoadMessages(t *testing.T) {
+	for _, tc := range []struct {
+		env  env
+		want string
+	}{
+		{env{"CALLBUS_MAX_CALLS": "abc"}, `CALLBUS_MAX_CALLS: "abc" is not an integer`},
+		{env{"CALLBUS_MAX_CALLS": "1e3"}, `CALLBUS_MAX_CALLS: "1e3" is not an integer`},
+		{env{"CALLBUS_MAX_CALLS": "99999999999999999999"}, `CALLBUS_MAX_CALLS: "99999999999999999999" is out of range`},
+		{env{"CALLBUS_MAX_CALLS": "0"}, `CALLBUS_MAX_CALLS: "0" must be greater than 0`},
+		{env{"CALLBUS_MAX_CALLS": ""}, `CALLBUS_MAX_CALLS: is empty; unset it to use the default "1000"`},
+		{env{"CALLBUS_DRAIN_TIMEOUT": "30"}, `CALLBUS_DRAIN_TIMEOUT: "30" is not a duration (e.g. 30s, 1m)`},
+		{env{"CALLBUS_DRAIN_TIMEOUT": "-1s"}, `CALLBUS_DRAIN_TIMEOUT: "-1s" must be greater than 0`},
+		{env{"CALLBUS_EXTERNAL_IP": "example.com"}, `CALLBUS_EXTERNAL_IP: "example.com" is not an IP address`},
+		{env{"CALLBUS_EXTERNAL_IP": "ff02::1"}, `CALLBUS_EXTERNAL_IP: "ff02::1" cannot be advertised to peers`},
+		{env{"CALLBUS_SIP_TRANSPORTS": " "}, `CALLBUS_SIP_TRANSPORTS: is empty; unset it to use the default "udp,tcp"`},
+		{env{"CALLBUS_SIP_TRANSPORTS": "udp, TLS"}, `CALLBUS_SIP_TRANSPORTS: "udp, TLS": each transport must be udp or tcp`},
+		{env{"CALLBUS_LOG_LEVEL": ""}, `CALLBUS_LOG_LEVEL: is empty; unset it to use the default "info"`},
+		{env{"CALLBUS_NODE_ID": ""}, `CALLBUS_NODE_ID: is empty; unset it to derive the id from the host name`},
+		{env{"CALLBUS_API_KEYS": "   "}, `CALLBUS_API_KEYS: entry 1 contains a space or a character outside printable ASCII`},
+	} {
+		t.Run(caseValue(tc.env), func(t *testing.T) {
+			_, err := load(t, tc.env)
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("Load = %v, want %s", err, tc.want)
+			}
+		})
+	}
+}
+
+// TestLoadEmptyValues sets each variable to "": envconfig reads that as
+// set, not as unset. A variable with a default (or NODE_ID) then stops
+// start-up, saying how to get the default; one without reads as none.
+func TestLoadEmptyValues(t *testing.T) {
+	base, err := load(t, env{"CALLBUS_NODE_ID": "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range Vars() {
+		t.Run(v.Name, func(t *testing.T) {
+			e := env{EnvPrefix + v.Name: ""}
+			if v.Name != "NODE_ID" {
+				e["CALLBUS_NODE_ID"] = "a"
+			}
+			c, err := load(t, e)
+			if v.Default != "" || v.Name == "NODE_ID" {
+				var ce *ConfigError
+				if !errors.As(err, &ce) || ce.Var != EnvPrefix+v.Name || !strings.Contains(ce.Msg, "is empty; unset it") {
+					t.Errorf("%s%s=\"\": Load = %v, want the advice to unset it", EnvPrefix, v.Name, err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("%s%s=\"\": %v", EnvPrefix, v.Name, err)
+			}
+			if !reflect.DeepEqual(c, base) {
+				t.Errorf("%s%s=\"\" differs from leaving it unset:\n%+v\nwant\n%+v", EnvPrefix, v.Name, c, base)
+			}
+		})
+	}
+}
+
+// TestLoadIgnoresUnprefixed sets every variable's bare name (LOG_LEVEL,
+// HTTP_ADDR, ...) to a bad value: envconfig falls back to the bare tag
+// name when given a prefix, which Load must not let happen.
+func TestLoadIgnoresUnprefixed(t *testing.T) {
+	want, err := load(t, env{"CALLBUS_NODE_ID": "a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range Vars() {
+		t.Setenv(v.Name, "0.0.0.0:1,bad value")
+	}
+	got, err := load(t, env{"CALLBUS_NODE_ID": "a"})
+	if err != nil {
+		t.Fatalf("Load read an unprefixed variable: %v", err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Load read an unprefixed variable:\n%+v\nwant\n%+v", got, want)
+	}
+}
+
+// TestFromEnvconfig covers envconfig errors no variable can produce today:
+// a secret that fails to parse, and an error that is not a ParseError.
+func TestFromEnvconfig(t *testing.T) {
+	err := fromEnvconfig(&envconfig.ParseError{
+		KeyName: "CALLBUS_API_KEYS", FieldName: "APIKeys", TypeName: "int",
+		Value: "sup3r-secret-value", Err: errors.New("bad"),
+	})
+	if got, want := err.Error(), "CALLBUS_API_KEYS: the value is not an integer"; got != want {
+		t.Errorf("secret: %q, want %q", got, want)
+	}
+	err = fromEnvconfig(&envconfig.ParseError{
+		KeyName: "CALLBUS_X", FieldName: "X", TypeName: "main.thing", Value: "v", Err: errors.New("bad"),
+	})
+	if got, want := err.Error(), `CALLBUS_X: "v" is not a valid main.thing`; got != want {
+		t.Errorf("other type: %q, want %q", got, want)
+	}
+	err = fromEnvconfig(envconfig.ErrInvalidSpecification)
+	if msg := err.Error(); !strings.Contains(msg, "CALLBUS_") || strings.Contains(msg, "\n") {
+		t.Errorf("other error: %q", msg)
+	}
+}
+
+// TestSpecTags checks the tags Vars and envconfig share: every field has a
+// full CALLBUS_ name and a meaning, and exactly the secrets are marked.
+func TestSpecTags(t *testing.T) {
+	st := reflect.TypeFor[spec]()
+	for i := range st.NumField() {
+		f := st.Field(i)
+		name := f.Tag.Get("envconfig")
+		if !strings.HasPrefix(name, EnvPrefix) || strings.ToUpper(name) != name {
+			t.Errorf("field %s: envconfig tag %q is not an upper-case %s name", f.Name, name, EnvPrefix)
+		}
+		for _, tag := range []string{"required", "split_words", "ignored"} {
+			if _, ok := f.Tag.Lookup(tag); ok {
+				t.Errorf("field %s has a %s tag, which Vars does not describe", f.Name, tag)
+			}
+		}
+	}
+	var secrets []string
+	for _, v := range Vars() {
+		if v.Secret {
+			secrets = append(secrets, v.Name)
+		}
+	}
+	if want := []string{"API_KEYS", "WEBHOOK_SECRET"}; !reflect.DeepEqual(secrets, want) {
+		t.Errorf("secrets %q, want %q", secrets, want)
 	}
 }

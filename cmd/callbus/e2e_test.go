@@ -136,19 +136,27 @@ func testE2ESignal(t *testing.T, bin string) {
 }
 
 func testE2EBadEnv(t *testing.T, bin string) {
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin)
-	cmd.Env = minimalEnv("CALLBUS_HTTP_ADDR=127.0.0.1:0", "CALLBUS_LOG_LEVEL=loud")
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	err := cmd.Run()
-	var ee *exec.ExitError
-	if !errors.As(err, &ee) || ee.ExitCode() != exitConfig {
-		t.Fatalf("run with CALLBUS_LOG_LEVEL=loud: %v, want exit code %d; stderr %q", err, exitConfig, stderr.String())
-	}
-	out := stderr.String()
-	if strings.Count(out, "\n") != 1 || !strings.HasSuffix(out, "\n") || !strings.Contains(out, "CALLBUS_LOG_LEVEL") {
-		t.Errorf("stderr = %q, want one line naming CALLBUS_LOG_LEVEL", out)
+	for _, bad := range []string{
+		"CALLBUS_LOG_LEVEL=loud", // caught by our checks
+		"CALLBUS_MAX_CALLS=abc",  // caught by envconfig, reported in our words
+	} {
+		t.Run(bad, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin)
+			cmd.Env = minimalEnv("CALLBUS_HTTP_ADDR=127.0.0.1:0", bad)
+			var stderr strings.Builder
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != exitConfig {
+				t.Fatalf("run with %s: %v, want exit code %d; stderr %q", bad, err, exitConfig, stderr.String())
+			}
+			name, _, _ := strings.Cut(bad, "=")
+			out := stderr.String()
+			if strings.Count(out, "\n") != 1 || !strings.HasSuffix(out, "\n") || !strings.HasPrefix(out, "callbus: "+name+": ") {
+				t.Errorf("stderr = %q, want one line naming %s", out, name)
+			}
+		})
 	}
 }

@@ -23,13 +23,13 @@ const (
 )
 
 func main() {
-	os.Exit(run(os.Stderr, os.LookupEnv))
+	os.Exit(run(os.Stderr))
 }
 
-// run is main without the process globals, so that its exit codes follow
-// from its arguments.
-func run(stderr io.Writer, lookup LookupFunc) int {
-	cfg, err := Parse(lookup)
+// run is main without os.Exit and os.Stderr, so that tests can see its exit
+// code and output; it reads the configuration from the environment.
+func run(stderr io.Writer) int {
+	cfg, err := Load()
 	if err != nil {
 		fmt.Fprintf(stderr, "callbus: %v\n", err)
 		return exitConfig

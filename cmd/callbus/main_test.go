@@ -68,9 +68,9 @@ func testConfig(t *testing.T, extra env) Config {
 	for k, v := range extra {
 		e[k] = v
 	}
-	cfg, err := Parse(e.lookup)
+	cfg, err := load(t, e)
 	if err != nil {
-		t.Fatalf("Parse: %v", err)
+		t.Fatalf("Load: %v", err)
 	}
 	return cfg
 }
@@ -356,8 +356,9 @@ func TestMainOpenFailsOnBusyPort(t *testing.T) {
 }
 
 func TestRunConfigError(t *testing.T) {
+	setenv(t, env{"CALLBUS_LOG_LEVEL": "loud"})
 	var stderr bytes.Buffer
-	code := run(&stderr, env{"CALLBUS_LOG_LEVEL": "loud"}.lookup)
+	code := run(&stderr)
 	if code != exitConfig {
 		t.Errorf("exit code %d, want %d", code, exitConfig)
 	}
