@@ -56,16 +56,15 @@ func (m *Memory) Close(ctx context.Context) error {
 	}
 	m.cancel()
 	var rep DrainError
-	if !waitAll(subs, m.cfg.StopGrace) {
-		for _, s := range subs {
-			if n := s.detached.Load(); n > 0 {
-				rep.Stuck = append(rep.Stuck, fmt.Sprintf("%s (%d keys)", s.name, n))
-			} else {
-				rep.Stuck = append(rep.Stuck, s.name)
-			}
-		}
-	}
+	grace := time.Now().Add(m.cfg.StopGrace)
 	for _, s := range subs {
+		if !waitAll([]*subscriber{s}, time.Until(grace)) {
+			// Its runners are still in a handler: leave its queues to
+			// them (they drop what they find) and report the count.
+			rep.Stuck = append(rep.Stuck, s.name)
+			rep.Undelivered += s.depth()
+			continue
+		}
 		s.collectDropped()
 		rep.Undelivered += len(s.dropped)
 		if len(s.dropped) > 0 && len(rep.Examples) < 10 {

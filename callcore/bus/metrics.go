@@ -45,7 +45,8 @@ type cacheLinePad [128]byte
 
 // subStats counts one subscriber's backpressure.
 type subStats struct {
-	blocked atomic.Uint64
+	blocked  atomic.Uint64
+	detaches atomic.Uint64
 }
 
 // tapStats counts one tap name's gaps; taps of one name share it.
@@ -88,6 +89,8 @@ var (
 		"Publishes that waited on a subscriber's full queue.", []string{"subscriber"}, nil)
 	descWorkers = prometheus.NewDesc("callbus_bus_workers",
 		"Runner goroutines of a subscriber: one per shard, plus one per blocked key.", []string{"subscriber"}, nil)
+	descDetaches = prometheus.NewDesc("callbus_bus_blocked_keys_total",
+		"Keys set apart because their handler ran longer than BlockedAfter.", []string{"subscriber"}, nil)
 	descTapGaps = prometheus.NewDesc("callbus_bus_tap_gaps_total",
 		"Gaps reported to lagging taps.", []string{"tap"}, nil)
 	descTapMissed = prometheus.NewDesc("callbus_bus_tap_missed_events_total",
@@ -99,7 +102,7 @@ var (
 // Describe implements prometheus.Collector.
 func (m *Memory) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descPublished, descDelivered, descErrors, descLatency,
-		descDepth, descCapacity, descBlocked, descWorkers, descTapGaps, descTapMissed, descSeq} {
+		descDepth, descCapacity, descBlocked, descWorkers, descDetaches, descTapGaps, descTapMissed, descSeq} {
 		ch <- d
 	}
 }
@@ -145,6 +148,7 @@ func (m *Memory) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(descCapacity, prometheus.GaugeValue, float64(s.capacity*len(s.shards)), s.name)
 		ch <- prometheus.MustNewConstMetric(descBlocked, prometheus.CounterValue, float64(s.stats.blocked.Load()), s.name)
 		ch <- prometheus.MustNewConstMetric(descWorkers, prometheus.GaugeValue, float64(workers), s.name)
+		ch <- prometheus.MustNewConstMetric(descDetaches, prometheus.CounterValue, float64(s.stats.detaches.Load()), s.name)
 	}
 	for name, t := range taps {
 		ch <- prometheus.MustNewConstMetric(descTapGaps, prometheus.CounterValue, float64(t.gaps.Load()), name)

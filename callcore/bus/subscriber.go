@@ -13,8 +13,8 @@ import (
 )
 
 // A subscriber spreads its keys over shards by hash. Each shard is a
-// bounded Go channel read by one runner goroutine, so a delivery costs one
-// channel hop and a key's events are handled in order. When a handler runs
+// bounded ring read by one runner goroutine, so a delivery costs one
+// queue hop and a key's events are handled in order. When a handler runs
 // for longer than Config.BlockedAfter, the bus's monitor detaches its runner
 // and starts a new one for the shard; events for the blocked key wait in a
 // lane of their own until the old runner, its handler returned, has handled
@@ -101,8 +101,8 @@ type droppedItem struct {
 
 // shard is one channel of a subscriber and its runner.
 type shard struct {
-	s  *subscriber
-	ch chan item
+	s *subscriber
+	q *ring
 
 	mu        sync.Mutex
 	cur       *runner          // the runner reading ch
@@ -147,7 +147,7 @@ func newSubscriber(m *Memory, sc Subscriber) *subscriber {
 		stop:     make(chan struct{}),
 	}
 	for i := range s.shards {
-		sh := &shard{s: s, ch: make(chan item, s.capacity), blocked: map[string]*lane{}}
+		sh := &shard{s: s, q: newRing(s.capacity), blocked: map[string]*lane{}}
 		sh.laneSpace = sync.NewCond(&sh.mu)
 		s.shards[i] = sh
 	}
@@ -177,17 +177,14 @@ func (s *subscriber) shardOf(hash uint64) *shard {
 // enqueue queues it on its key's shard, waiting while the shard is full.
 func (s *subscriber) enqueue(ctx context.Context, it *item, hash uint64) error {
 	sh := s.shardOf(hash)
-	select {
-	case sh.ch <- *it:
-	default:
+	if !sh.q.tryPush(it) {
 		s.stats.blocked.Add(1)
-		select {
-		case sh.ch <- *it:
-		case <-ctx.Done():
+		if err := sh.q.push(ctx, it, s.stop); err != nil {
+			if err == ErrClosed {
+				return err
+			}
 			return fmt.Errorf("%w: %q; %s %s not delivered: %w",
-				ErrBackpressure, s.name, it.r.typ, it.id, ctx.Err())
-		case <-s.stop:
-			return ErrClosed
+				ErrBackpressure, s.name, it.r.typ, it.id, err)
 		}
 	}
 	if s.stopped.Load() { // raced with halt: the item may never be handled
@@ -202,14 +199,10 @@ func (r *runner) loop() {
 	s := r.sh.s
 	defer s.wg.Done()
 	for {
-		// A plain receive: a select with s.stop would lock both channels,
-		// and stop is shared by every runner. halt wakes runners instead.
 		var it item
-		select {
-		case it = <-r.sh.ch:
-		default: // about to wait: publish what was counted
+		if !r.next(&it) {
 			r.acc.flush()
-			it = r.wait()
+			return
 		}
 		if s.stopped.Load() {
 			r.acc.flush()
@@ -232,23 +225,34 @@ func (r *runner) loop() {
 	}
 }
 
-// wait receives the next item from an empty shard. It yields a few times
-// before it parks: publishers often come back within a microsecond, and a
-// send to a parked runner costs the publisher a wake-up, most of a hop.
-func (r *runner) wait() item {
+// next takes the shard's next item into *it, waiting for one; it reports
+// false once the subscriber has stopped. Before parking it publishes its
+// statistics and yields a few times: publishers often come back within a
+// microsecond, and waking a parked runner costs most of a hop.
+func (r *runner) next(it *item) bool {
+	q := r.sh.q
+	if q.tryPop(it) {
+		return true
+	}
+	r.acc.flush()
 	for i := 0; i < spinYields; i++ {
 		runtime.Gosched()
-		select {
-		case it := <-r.sh.ch:
-			return it
-		default:
+		if q.tryPop(it) {
+			return true
 		}
 	}
-	return <-r.sh.ch
+	for {
+		if r.sh.s.stopped.Load() {
+			return false
+		}
+		if q.park(it) || q.tryPop(it) {
+			return true
+		}
+	}
 }
 
-// spinYields is how often wait yields before it parks.
-const spinYields = 32
+// spinYields is how often next yields before it parks.
+const spinYields = 4
 
 // deliver handles it and reports false when the monitor detached the
 // runner meanwhile.
@@ -350,7 +354,8 @@ func (sh *shard) watch() {
 	sh.blocked[key] = &lane{}
 	sh.nblocked.Add(1)
 	s.detached.Add(1)
-	s.m.log.Warn("bus handler blocked; key detached so others go on",
+	s.stats.detaches.Add(1)
+	s.m.log.Debug("bus handler blocked; key set apart so the shard goes on",
 		"subscriber", s.name, "key", key)
 	next := s.newRunner(sh)
 	sh.cur = next
@@ -401,12 +406,8 @@ func (s *subscriber) barrier(ctx context.Context) (bool, error) {
 	var wg sync.WaitGroup
 	wg.Add(len(s.shards))
 	for _, sh := range s.shards {
-		select {
-		case sh.ch <- item{ctl: &control{barrier: &wg}}:
-		case <-ctx.Done():
-			return false, ctx.Err()
-		case <-s.stop:
-			return false, ErrClosed
+		if err := sh.q.push(ctx, &item{ctl: &control{barrier: &wg}}, s.stop); err != nil {
+			return false, err
 		}
 	}
 	done := make(chan struct{})
@@ -429,12 +430,7 @@ func (s *subscriber) halt() {
 			sh.mu.Lock()
 			sh.laneSpace.Broadcast()
 			sh.mu.Unlock()
-			// Wake a runner waiting on an empty shard. A full shard's
-			// runner is awake and sees stopped after its current item.
-			select {
-			case sh.ch <- item{}:
-			default:
-			}
+			sh.q.wake() // a parked runner then sees stopped
 		}
 	})
 }
@@ -444,8 +440,6 @@ func (s *subscriber) drop(it item) {
 	switch {
 	case it.ctl != nil && it.ctl.barrier != nil:
 		it.ctl.barrier.Done()
-		return
-	case it.ev == nil: // a wake-up from halt
 		return
 	}
 	s.dropMu.Lock()
@@ -462,8 +456,9 @@ func (s *subscriber) drop(it item) {
 func (s *subscriber) collectDropped() {
 	drop := s.drop
 	for _, sh := range s.shards {
-		for len(sh.ch) > 0 {
-			drop(<-sh.ch)
+		var it item
+		for sh.q.tryPop(&it) {
+			drop(it)
 		}
 		sh.mu.Lock()
 		for _, l := range sh.blocked {
@@ -479,7 +474,7 @@ func (s *subscriber) collectDropped() {
 func (s *subscriber) depth() int {
 	n := 0
 	for _, sh := range s.shards {
-		n += len(sh.ch)
+		n += sh.q.len()
 		sh.mu.Lock()
 		for _, l := range sh.blocked {
 			n += l.n
@@ -507,7 +502,10 @@ func (s *subscriber) Unsubscribe(ctx context.Context) error {
 			}
 		}
 		s.halt()
-		s.wg.Wait()
+		if !waitAll([]*subscriber{s}, s.m.cfg.StopGrace) {
+			s.unsubErr = &DrainError{Undelivered: s.depth(), Stuck: []string{s.name}}
+			return
+		}
 		s.collectDropped()
 		if len(s.dropped) > 0 {
 			s.unsubErr = &DrainError{Undelivered: len(s.dropped), Examples: s.droppedExamples()}

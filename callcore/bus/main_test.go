@@ -1,0 +1,61 @@
+package bus
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+
+	"github.com/callbus/callbus/callcore/events"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+// newBus returns a bus closed at the end of the test, failing the test if
+// Close reports anything left undelivered.
+func newBus(t *testing.T, cfg Config) *Memory {
+	t.Helper()
+	m, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := m.Close(ctx); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return m
+}
+
+// checkFor polls fn every poll until it returns nil or total elapses.
+func checkFor(t *testing.T, total, poll time.Duration, fn func() error) {
+	t.Helper()
+	deadline := time.Now().Add(total)
+	for {
+		err := fn()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %v: %v", total, err)
+		}
+		time.Sleep(poll)
+	}
+}
+
+func ctxTimeout(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func stateEv(session, state string) *events.CallStateChanged {
+	return &events.CallStateChanged{SessionRef: events.SessionRef{SessionID: session}, NewState: state}
+}
+
+func rtpEv(session string, ts uint32) *events.RtpPacketReceived {
+	return &events.RtpPacketReceived{SessionRef: events.SessionRef{SessionID: session}, Timestamp: ts}
+}
