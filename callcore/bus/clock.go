@@ -6,32 +6,11 @@ import (
 )
 
 // A clock read costs about 50 ns on this project's 2-core VMs, half a bare
-// channel hop, so the hot path avoids them. Control-plane events are stamped
-// with the precise time (one monotonic read past a wall-clock base);
-// RTP packet events, a hundred times more frequent and carrying their own
-// RTP timestamp, with a coarse clock that the bus's ticker advances every
-// coarseTick.
+// channel hop, so Publish reads none: envelopes are stamped with a coarse
+// clock that the bus's ticker advances every coarseTick. Envelope times thus
+// have millisecond resolution; seq, not time, orders events.
 
 const coarseTick = time.Millisecond
-
-// wallClock tells the precise time with one monotonic clock read: the wall
-// time of a recent base plus the monotonic time since. The base is renewed
-// every second, so a stepped system clock is followed within one.
-type wallClock struct {
-	base atomic.Pointer[time.Time]
-}
-
-func (c *wallClock) now() time.Time {
-	b := c.base.Load()
-	if b != nil {
-		if d := time.Since(*b); d >= 0 && d < time.Second {
-			return b.Add(d)
-		}
-	}
-	t := time.Now()
-	c.base.Store(&t)
-	return t
-}
 
 // coarseClock is a wall clock with coarseTick resolution, read with one
 // atomic load.

@@ -40,7 +40,6 @@ type Memory struct {
 	taps     map[string]*tapStats
 
 	seq    sequencer
-	wall   wallClock
 	coarse coarseClock
 
 	tickOnce sync.Once
@@ -101,7 +100,7 @@ func New(cfg Config) (*Memory, error) {
 		tickDone: make(chan struct{}),
 	}
 	m.baseCtx, m.cancel = context.WithCancel(context.Background())
-	m.seq.init(cfg.History, cfg.StartSeq, &m.wall)
+	m.seq.init(cfg.History, cfg.StartSeq, &m.coarse, cfg.Node)
 	empty := map[reflect.Type]*route{}
 	m.routes.Store(&empty)
 	return m, nil
@@ -199,10 +198,10 @@ func (m *Memory) stamp(ctx context.Context, ev events.Event, it *item) (uint64, 
 	if r.dataPlane {
 		it.at = m.coarse.nanos()
 		if m.seq.dataTaps.Load() > 0 {
-			m.seq.observe(it, m.node)
+			m.seq.observe(it)
 		}
 	} else {
-		m.seq.observe(it, m.node)
+		m.seq.observe(it) // sets seq and time under its lock
 	}
 	return maphash.String(m.seed, key), nil
 }

@@ -17,20 +17,16 @@ type sequencer struct {
 	mu       sync.Mutex
 	seq      uint64
 	start    uint64
-	hist     []histEntry // ring indexed by seq
+	hist     []item // ring indexed by seq
 	taps     []*tap
 	dataTaps atomic.Int32
-	wall     *wallClock
+	clock    *coarseClock
+	node     string
 }
 
-type histEntry struct {
-	env events.Envelope
-	ev  events.Event
-}
-
-func (q *sequencer) init(history int, start uint64, wall *wallClock) {
-	q.wall = wall
-	q.hist = make([]histEntry, history)
+func (q *sequencer) init(history int, start uint64, clock *coarseClock, node string) {
+	q.clock, q.node = clock, node
+	q.hist = make([]item, history)
 	q.seq, q.start = start, start
 }
 
@@ -42,22 +38,22 @@ func (q *sequencer) last() uint64 {
 
 // observe gives a control-plane item its seq and time, retains it, and
 // offers it to the taps; a data-plane item only to the taps that want it.
-func (q *sequencer) observe(it *item, node string) {
+func (q *sequencer) observe(it *item) {
 	q.mu.Lock()
 	if !it.r.dataPlane {
 		q.seq++
 		it.seq = q.seq
-		it.at = q.wall.now().UnixNano() // under the lock: time order is seq order
+		it.at = q.clock.nanos() // under the lock: time order is seq order
+		q.hist[q.seq%uint64(len(q.hist))] = *it
 	}
-	env := it.envelope(node)
-	if !it.r.dataPlane {
-		q.hist[q.seq%uint64(len(q.hist))] = histEntry{env: env, ev: it.ev}
-	}
-	for _, t := range q.taps {
-		if it.r.dataPlane && !t.dataPlane {
-			continue
+	if len(q.taps) > 0 {
+		env := it.envelope(q.node)
+		for _, t := range q.taps {
+			if it.r.dataPlane && !t.dataPlane {
+				continue
+			}
+			t.offer(env, it.ev)
 		}
-		t.offer(env, it.ev)
 	}
 	q.mu.Unlock()
 }
@@ -84,8 +80,8 @@ func (q *sequencer) readHistory(from, to uint64, dst []Record) ([]Record, uint64
 		from = last + 1
 	}
 	for ; from < to && len(dst) < replayChunk; from++ {
-		e := q.hist[from%uint64(len(q.hist))]
-		dst = append(dst, Record{Envelope: e.env, Event: e.ev})
+		it := &q.hist[from%uint64(len(q.hist))]
+		dst = append(dst, Record{Envelope: it.envelope(q.node), Event: it.ev})
 	}
 	return dst, from
 }
