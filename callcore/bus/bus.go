@@ -50,7 +50,10 @@ type Bus interface {
 
 // Handler handles one event delivered to a subscriber. ctx carries the
 // event's id as the cause of anything published with it, and is cancelled
-// when the bus stops. An error is counted and logged; it never stops the bus.
+// when the bus stops. Like an http.Request's context, ctx is valid only
+// until the handler returns (the bus reuses it, so a hop allocates nothing):
+// a goroutine that publishes later takes WithCause(itsOwnCtx, env.ID).
+// An error is counted and logged; it never stops the bus.
 type Handler func(ctx context.Context, env events.Envelope, ev events.Event) error
 
 // Server answers one command sent with Request. Return a *callcore.Error to
