@@ -53,8 +53,8 @@ func TestRoundTripEveryEvent(t *testing.T) {
 					t.Errorf("secret %s value %q is in the frame %s", p, orig, b)
 				}
 			}
-			if hasSecret := (ev.Type() == "RegisterEndpoint" || ev.Type() == "Register"); hasSecret != (len(secrets) > 0) {
-				t.Errorf("secrets found %v; want some exactly for RegisterEndpoint and Register", secrets)
+			if hasSecret := (ev.Type() == "RegisterEndpoint" || ev.Type() == "Register" || ev.Type() == "RegisterAccount"); hasSecret != (len(secrets) > 0) {
+				t.Errorf("secrets found %v; want some exactly for RegisterEndpoint, RegisterAccount and Register", secrets)
 			}
 			if !reflect.DeepEqual(got, want) {
 				t.Errorf("round trip changed the event:\n got %#v\nwant %#v", got, want)

@@ -12,7 +12,7 @@ func (onDialogToSession) Channel() string { return ChannelDialogToSession }
 func dialogToSessionEvents() []Event {
 	return []Event{&IncomingCall{}, &CallStateChanged{}, &CallEstablished{},
 		&CallTerminated{}, &DtmfReceived{}, &DialogError{}, &ReinviteReceived{},
-		&TransferRequested{}}
+		&TransferRequested{}, &RegistrationUpdated{}}
 }
 
 // IncomingCall reports a new incoming INVITE; the session layer creates the
@@ -109,7 +109,26 @@ type TransferRequested struct {
 // Type returns "TransferRequested".
 func (*TransferRequested) Type() string { return "TransferRequested" }
 
+// RegistrationUpdated reports the state of a registration asked for with
+// RegisterAccount: "registered" (with the Expires the registrar granted),
+// "unregistered", or "failed" with Error.
+type RegistrationUpdated struct {
+	onDialogToSession
+	RegistrationID string `json:"registration_id"`
+	AOR            string `json:"aor"`
+	Status         string `json:"status"`
+	Expires        int    `json:"expires,omitempty"`
+	Error          string `json:"error,omitempty"`
+}
+
+// Type returns "RegistrationUpdated".
+func (*RegistrationUpdated) Type() string { return "RegistrationUpdated" }
+
+// Key returns the registration id.
+func (e *RegistrationUpdated) Key() string { return e.RegistrationID }
+
 var (
+	_ Event = (*RegistrationUpdated)(nil)
 	_ Event = (*IncomingCall)(nil)
 	_ Event = (*CallStateChanged)(nil)
 	_ Event = (*CallEstablished)(nil)

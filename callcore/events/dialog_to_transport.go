@@ -65,13 +65,19 @@ func (e *SendSipResponse) Key() string {
 // RegisterEndpoint asks transport to register URI with its registrar and
 // keep the registration refreshed, answering digest challenges with
 // Username and Password.
+//
+// URI is the address of record. Registrar is the REGISTER's request URI
+// (default: the AOR's domain); RegistrationID is echoed back in every
+// RegistrationStatusUpdate.
 type RegisterEndpoint struct {
 	onDialogToTransport
-	URI      string `json:"uri"`
-	Expires  int    `json:"expires,omitempty"`
-	Contact  string `json:"contact,omitempty"`
-	Username string `json:"username,omitempty"`
-	Password Secret `json:"password,omitempty"`
+	URI            string `json:"uri"`
+	Expires        int    `json:"expires,omitempty"`
+	Contact        string `json:"contact,omitempty"`
+	Username       string `json:"username,omitempty"`
+	Password       Secret `json:"password,omitempty"`
+	Registrar      string `json:"registrar,omitempty"`
+	RegistrationID string `json:"registration_id,omitempty"`
 }
 
 // Type returns "RegisterEndpoint".

@@ -11,7 +11,8 @@ func (onSessionToDialog) Channel() string { return ChannelSessionToDialog }
 
 func sessionToDialogEvents() []Event {
 	return []Event{&InitiateCall{}, &AcceptCall{}, &RejectCall{}, &TerminateSession{},
-		&HoldSession{}, &ResumeSession{}, &TransferCall{}, &SendDtmf{}}
+		&HoldSession{}, &ResumeSession{}, &TransferCall{}, &SendDtmf{},
+		&TransferProgress{}, &RegisterAccount{}, &UnregisterAccount{}}
 }
 
 // InitiateCall asks dialog to send the INVITE of a new outgoing call.
@@ -109,6 +110,9 @@ type SendDtmf struct {
 func (*SendDtmf) Type() string { return "SendDtmf" }
 
 var (
+	_ Event = (*TransferProgress)(nil)
+	_ Event = (*RegisterAccount)(nil)
+	_ Event = (*UnregisterAccount)(nil)
 	_ Event = (*InitiateCall)(nil)
 	_ Event = (*AcceptCall)(nil)
 	_ Event = (*RejectCall)(nil)
@@ -118,3 +122,47 @@ var (
 	_ Event = (*TransferCall)(nil)
 	_ Event = (*SendDtmf)(nil)
 )
+
+// TransferProgress asks dialog to report the progress of a transfer the far
+// end requested (a REFER we accepted) with a NOTIFY carrying a sipfrag of
+// StatusCode and Reason. A final status (≥ 200) ends the subscription.
+type TransferProgress struct {
+	onSessionToDialog
+	SessionRef
+	StatusCode int    `json:"status_code"`
+	Reason     string `json:"reason,omitempty"`
+}
+
+// Type returns "TransferProgress".
+func (*TransferProgress) Type() string { return "TransferProgress" }
+
+// RegisterAccount asks dialog to register AOR at Registrar and keep the
+// registration refreshed; dialog hands it to transport as RegisterEndpoint.
+type RegisterAccount struct {
+	onSessionToDialog
+	RegistrationID string `json:"registration_id"`
+	Registrar      string `json:"registrar"`
+	AOR            string `json:"aor"`
+	Username       string `json:"username,omitempty"`
+	Password       Secret `json:"password,omitempty"`
+	Expires        int    `json:"expires,omitempty"`
+}
+
+// Type returns "RegisterAccount".
+func (*RegisterAccount) Type() string { return "RegisterAccount" }
+
+// Key returns the registration id.
+func (e *RegisterAccount) Key() string { return e.RegistrationID }
+
+// UnregisterAccount asks dialog to remove a registration (REGISTER with
+// Expires: 0) and stop refreshing it.
+type UnregisterAccount struct {
+	onSessionToDialog
+	RegistrationID string `json:"registration_id"`
+}
+
+// Type returns "UnregisterAccount".
+func (*UnregisterAccount) Type() string { return "UnregisterAccount" }
+
+// Key returns the registration id.
+func (e *UnregisterAccount) Key() string { return e.RegistrationID }

@@ -15,8 +15,8 @@ var specTypes = []struct {
 	channel string
 	types   string
 }{
-	{"session_to_dialog", "InitiateCall AcceptCall RejectCall TerminateSession HoldSession ResumeSession TransferCall SendDtmf"},
-	{"dialog_to_session", "IncomingCall CallStateChanged CallEstablished CallTerminated DtmfReceived DialogError ReinviteReceived TransferRequested"},
+	{"session_to_dialog", "InitiateCall AcceptCall RejectCall TerminateSession HoldSession ResumeSession TransferCall SendDtmf TransferProgress RegisterAccount UnregisterAccount"},
+	{"dialog_to_session", "IncomingCall CallStateChanged CallEstablished CallTerminated DtmfReceived DialogError ReinviteReceived TransferRequested RegistrationUpdated"},
 	{"transport_to_dialog", "SipMessageReceived SipResponseReceived TransportError RegistrationStatusUpdate"},
 	{"dialog_to_transport", "SendSipMessage SendSipResponse RegisterEndpoint UnregisterEndpoint"},
 	{"session_to_media", "StartMediaStream StopMediaStream UpdateMediaStream HoldMedia ResumeMedia StartRecording StopRecording PlayAudio StopAudio SendDtmf BridgeMedia UnbridgeMedia"},
@@ -39,24 +39,29 @@ var specFields = map[string]string{
 	"session_to_dialog/ResumeSession":    "session_id sdp_offer",
 	"session_to_dialog/TransferCall":     "session_id target transfer_type [replaces_session_id]",
 	"session_to_dialog/SendDtmf":         "session_id tones",
+	// ★ added with the signalling layers (issue 3):
+	"session_to_dialog/TransferProgress":  "session_id status_code [reason]",
+	"session_to_dialog/RegisterAccount":   "registration_id registrar aor [username] [password] [expires]",
+	"session_to_dialog/UnregisterAccount": "registration_id",
 
-	"dialog_to_session/IncomingCall":      "session_id call_id from to sdp_offer headers{name value}",
-	"dialog_to_session/CallStateChanged":  "session_id new_state [reason]",
-	"dialog_to_session/CallEstablished":   "session_id sdp_answer",
-	"dialog_to_session/CallTerminated":    "session_id reason",
-	"dialog_to_session/DtmfReceived":      "session_id tones",
-	"dialog_to_session/DialogError":       "session_id error [error_code]",
-	"dialog_to_session/ReinviteReceived":  "session_id sdp",
-	"dialog_to_session/TransferRequested": "session_id refer_to [replaces]",
+	"dialog_to_session/IncomingCall":        "session_id call_id from to sdp_offer headers{name value}",
+	"dialog_to_session/CallStateChanged":    "session_id new_state [reason]",
+	"dialog_to_session/CallEstablished":     "session_id sdp_answer",
+	"dialog_to_session/CallTerminated":      "session_id reason",
+	"dialog_to_session/DtmfReceived":        "session_id tones",
+	"dialog_to_session/DialogError":         "session_id error [error_code]",
+	"dialog_to_session/ReinviteReceived":    "session_id sdp",
+	"dialog_to_session/TransferRequested":   "session_id refer_to [replaces]",
+	"dialog_to_session/RegistrationUpdated": "registration_id aor status [expires] [error]",
 
-	"transport_to_dialog/SipMessageReceived":       "source method headers{name value} body transaction_id",
+	"transport_to_dialog/SipMessageReceived":       "source method headers{name value} body transaction_id [request_uri] [transport]",
 	"transport_to_dialog/SipResponseReceived":      "transaction_id status_code reason_phrase headers{name value} body",
 	"transport_to_dialog/TransportError":           "error [transaction_id]",
-	"transport_to_dialog/RegistrationStatusUpdate": "uri status [expires]",
+	"transport_to_dialog/RegistrationStatusUpdate": "uri status [expires] [registration_id] [error]",
 
 	"dialog_to_transport/SendSipMessage":     "destination method headers{name value} body [transaction_id]",
 	"dialog_to_transport/SendSipResponse":    "transaction_id status_code reason_phrase headers{name value} body",
-	"dialog_to_transport/RegisterEndpoint":   "uri [expires] [contact] [username] [password]",
+	"dialog_to_transport/RegisterEndpoint":   "uri [expires] [contact] [username] [password] [registrar] [registration_id]",
 	"dialog_to_transport/UnregisterEndpoint": "uri",
 
 	"session_to_media/StartMediaStream":  "session_id [local_sdp] [remote_sdp] media_config{codecs [ptime_ms] [direction]}",

@@ -19,6 +19,9 @@ func transportToDialogEvents() []Event {
 const transportKeyFallback = "transport"
 
 // SipMessageReceived reports a SIP request received from Source.
+//
+// Source is the sender's host:port, Transport "udp" or "tcp", RequestURI the
+// request line's URI; Headers holds every header in wire order.
 type SipMessageReceived struct {
 	onTransportToDialog
 	Source        string  `json:"source"`
@@ -26,6 +29,8 @@ type SipMessageReceived struct {
 	Headers       Headers `json:"headers"`
 	Body          string  `json:"body"`
 	TransactionID string  `json:"transaction_id"`
+	RequestURI    string  `json:"request_uri,omitempty"`
+	Transport     string  `json:"transport,omitempty"`
 }
 
 // Type returns "SipMessageReceived".
@@ -83,11 +88,15 @@ func (e *TransportError) Key() string {
 // RegistrationStatusUpdate reports the outcome of a REGISTER for URI:
 // Status is e.g. "registered", "unregistered" or "failed", and Expires the
 // lifetime in seconds the registrar granted.
+//
+// Status is "registered", "unregistered" or "failed" (with Error).
 type RegistrationStatusUpdate struct {
 	onTransportToDialog
-	URI     string `json:"uri"`
-	Status  string `json:"status"`
-	Expires int    `json:"expires,omitempty"`
+	URI            string `json:"uri"`
+	Status         string `json:"status"`
+	Expires        int    `json:"expires,omitempty"`
+	RegistrationID string `json:"registration_id,omitempty"`
+	Error          string `json:"error,omitempty"`
 }
 
 // Type returns "RegistrationStatusUpdate".
