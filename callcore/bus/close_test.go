@@ -185,3 +185,27 @@ func TestMetrics(t *testing.T) {
 }
 
 func fmtFloat(f float64) string { return strconv.FormatFloat(f, 'g', -1, 64) }
+
+// Unsubscribe after the bus has closed returns at once: there is nothing
+// left to drain.
+func TestUnsubscribeAfterClose(t *testing.T) {
+	m, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := m.Subscribe(Subscriber{Name: "late", Channels: []string{events.ChannelDialogToSession},
+		Handle: func(context.Context, events.Envelope, events.Event) error { return nil }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.Close(ctxTimeout(t, 5*time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	ctx := ctxTimeout(t, 30*time.Second)
+	if err := sub.Unsubscribe(ctx); err != nil {
+		t.Fatalf("Unsubscribe after Close: %v", err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("Unsubscribe after Close waited out its ctx for a drain that cannot happen")
+	}
+}

@@ -413,6 +413,9 @@ func (s *subscriber) barrier(ctx context.Context) (bool, error) {
 	var wg sync.WaitGroup
 	wg.Add(len(s.shards))
 	for _, sh := range s.shards {
+		if s.stopped.Load() { // no runner would ever take the barrier
+			return false, ErrClosed
+		}
 		if err := sh.q.push(ctx, &item{ctl: &control{barrier: &wg}}, s.stop); err != nil {
 			return false, err
 		}
@@ -423,6 +426,8 @@ func (s *subscriber) barrier(ctx context.Context) (bool, error) {
 	case <-done:
 	case <-ctx.Done():
 		return false, ctx.Err()
+	case <-s.stop: // halted meanwhile: its runners are gone
+		return false, ErrClosed
 	}
 	return s.detached.Load() == 0, nil
 }
