@@ -1,0 +1,77 @@
+package session
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/callbus/callbus/callcore"
+	"github.com/callbus/callbus/callcore/events"
+)
+
+// bridgeCalls serves BridgeCalls: both calls must be active and in no
+// other bridge. BridgeMedia connects them both ways; CallBridged is
+// reported for each. The bridge ends when either call ends (UnbridgeMedia).
+func (s *Sessions) bridgeCalls(st *step, e *events.CmdBridgeCalls) error {
+	c := st.c
+	peer := strings.TrimSpace(e.PeerSessionID)
+	switch {
+	case peer == "":
+		return &callcore.Error{Code: callcore.CodeValidationFailed, Field: "peer_session_id",
+			Message: "peer_session_id is required"}
+	case peer == c.id:
+		return &callcore.Error{Code: callcore.CodeValidationFailed, Field: "peer_session_id",
+			Message: "a call cannot be bridged with itself"}
+	case c.state != callcore.StateActive:
+		return invalidState(c, "only an active call can be bridged")
+	}
+	p := s.lookup(peer)
+	if p == nil {
+		return &callcore.Error{Code: callcore.CodeValidationFailed, Field: "peer_session_id",
+			Message: fmt.Sprintf("call %q not found", peer)}
+	}
+	if err := s.pair(c, p); err != nil {
+		return err
+	}
+	st.emit(&events.BridgeMedia{SessionRef: ref(c.id), PeerSessionID: p.id})
+	st.emit(&events.CallBridged{SessionRef: ref(c.id), PeerSessionID: p.id})
+	st.emit(&events.CallBridged{SessionRef: ref(p.id), PeerSessionID: c.id})
+	return nil
+}
+
+// pair records the bridge of c and p, checking (atomically with the
+// record) that neither is bridged and that p is active. The peer's state
+// is read from its snapshot: its own lock belongs to its own handler.
+func (s *Sessions) pair(c, p *call) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v := p.snap.Load(); v.State != callcore.StateActive {
+		return &callcore.Error{Code: callcore.CodeInvalidState,
+			Message: fmt.Sprintf("call %s is %s: only an active call can be bridged", p.id, v.State)}
+	}
+	if c.bridged != "" {
+		return invalidState(c, "it is already bridged with "+c.bridged)
+	}
+	if p.bridged != "" {
+		return &callcore.Error{Code: callcore.CodeInvalidState,
+			Message: fmt.Sprintf("call %s is already bridged with %s", p.id, p.bridged)}
+	}
+	c.bridged, p.bridged = p.id, c.id
+	return nil
+}
+
+// unbridge ends the bridge of the step's call, if any.
+func (s *Sessions) unbridge(st *step) {
+	c := st.c
+	s.mu.Lock()
+	peer := c.bridged
+	if peer != "" {
+		c.bridged = ""
+		if p := s.calls[peer]; p != nil && p.bridged == c.id {
+			p.bridged = ""
+		}
+	}
+	s.mu.Unlock()
+	if peer != "" {
+		st.emit(&events.UnbridgeMedia{SessionRef: ref(c.id)})
+	}
+}
