@@ -49,7 +49,8 @@ func testE2ESignal(t *testing.T, bin string) {
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin)
-	cmd.Env = minimalEnv("CALLBUS_HTTP_ADDR=127.0.0.1:0", "CALLBUS_NODE_ID=e2e", "CALLBUS_DRAIN_TIMEOUT=10s")
+	cmd.Env = minimalEnv("CALLBUS_HTTP_ADDR=127.0.0.1:0", "CALLBUS_NODE_ID=e2e", "CALLBUS_DRAIN_TIMEOUT=10s",
+		"CALLBUS_SIP_ADDR=127.0.0.1:0", "CALLBUS_RTP_PORTS="+testRTPPorts, "CALLBUS_DATA_DIR="+t.TempDir())
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)

@@ -61,10 +61,15 @@ func (b *logBuffer) String() string {
 	return b.buf.String()
 }
 
-// testConfig is the default configuration on a free loopback port.
+// testRTPPorts keeps this package's RTP sockets apart from the media and
+// rtp packages' tests, which run at the same time.
+const testRTPPorts = "28000-29998"
+
+// testConfig is the default configuration on free loopback ports.
 func testConfig(t *testing.T, extra env) Config {
 	t.Helper()
-	e := env{"CALLBUS_HTTP_ADDR": "127.0.0.1:0", "CALLBUS_NODE_ID": "test", "CALLBUS_DRAIN_TIMEOUT": "5s"}
+	e := env{"CALLBUS_HTTP_ADDR": "127.0.0.1:0", "CALLBUS_NODE_ID": "test", "CALLBUS_DRAIN_TIMEOUT": "5s",
+		"CALLBUS_SIP_ADDR": "127.0.0.1:0", "CALLBUS_RTP_PORTS": testRTPPorts, "CALLBUS_DATA_DIR": t.TempDir()}
 	for k, v := range extra {
 		e[k] = v
 	}

@@ -32,6 +32,7 @@ type Main struct {
 
 	logger   *slog.Logger
 	bus      *bus.Memory
+	layers   layers
 	registry *prometheus.Registry
 	handler  http.Handler
 	listener net.Listener
@@ -74,11 +75,16 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	defer func() {
 		if err != nil {
+			m.closeLayers()
 			// Nothing was published; there is nothing to drain.
 			_ = m.bus.Close(ctx)
 			m.bus = nil
 		}
 	}()
+
+	if err := m.openLayers(ctx); err != nil {
+		return err
+	}
 
 	m.registry = prometheus.NewRegistry()
 	for _, c := range []prometheus.Collector{
@@ -194,6 +200,7 @@ func (m *Main) close(ctx context.Context) error {
 		}
 		<-m.served
 	}
+	m.closeLayers()
 	if err := m.bus.Close(ctx); err != nil {
 		log.Warn("bus drain incomplete", "err", err)
 		errs = append(errs, fmt.Errorf("drain bus: %w", err))
