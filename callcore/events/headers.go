@@ -19,23 +19,35 @@ var compactForms = map[string]string{
 	"v": "via", "r": "refer-to", "b": "referred-by", "o": "event", "u": "allow-events",
 }
 
-func canonicalHeader(name string) string {
-	n := strings.ToLower(name)
-	if long, ok := compactForms[n]; ok {
-		return long
+// longForm returns the long name of a compact one-letter header name, or
+// name itself, without allocating: Get runs on every SIP event's Key.
+func longForm(name string) string {
+	if len(name) == 1 {
+		if long, ok := compactForms[string(name[0]|0x20)]; ok {
+			return long
+		}
 	}
-	return n
+	return name
+}
+
+// sameName reports whether two header names name one header, without
+// regard to case or compact form.
+func sameName(a, b string) bool {
+	if strings.EqualFold(a, b) {
+		return true
+	}
+	if len(a) != 1 && len(b) != 1 {
+		return false
+	}
+	return strings.EqualFold(longForm(a), longForm(b))
 }
 
 // Get returns the value of the first header named name, matched without
 // regard to case or compact form ("i" finds Call-ID), and "" when absent.
 func (h Headers) Get(name string) string {
-	want := canonicalHeader(name)
 	for _, f := range h {
-		if len(f.Name) == len(want) || len(f.Name) == 1 {
-			if canonicalHeader(f.Name) == want {
-				return f.Value
-			}
+		if sameName(f.Name, name) {
+			return f.Value
 		}
 	}
 	return ""
@@ -43,10 +55,9 @@ func (h Headers) Get(name string) string {
 
 // Values returns every value of the headers named name, in order.
 func (h Headers) Values(name string) []string {
-	want := canonicalHeader(name)
 	var out []string
 	for _, f := range h {
-		if canonicalHeader(f.Name) == want {
+		if sameName(f.Name, name) {
 			out = append(out, f.Value)
 		}
 	}

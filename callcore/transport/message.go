@@ -32,6 +32,7 @@ var canonicalNames = func() map[string]string {
 		"Unsupported", "User-Agent", "Via", "Warning", "WWW-Authenticate",
 	} {
 		m[strings.ToLower(n)] = n
+		m[n] = n // the canonical spelling finds itself without ToLower
 	}
 	for short, long := range map[string]string{
 		"a": "Accept-Contact", "b": "Referred-By", "c": "Content-Type",
@@ -48,6 +49,9 @@ var canonicalNames = func() map[string]string {
 // canonicalName returns the canonical spelling of a header name, or name
 // itself for a header callbus does not know (X-… headers keep their case).
 func canonicalName(name string) string {
+	if c, ok := canonicalNames[name]; ok && c == name {
+		return c // already canonical: the common case, and no allocation
+	}
 	if c, ok := canonicalNames[strings.ToLower(name)]; ok {
 		return c
 	}
