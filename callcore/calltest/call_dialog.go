@@ -260,7 +260,7 @@ func (c *Call) reply(tx sip.ServerTransaction, req *sip.Request, code int, body 
 // responseLocked builds a response to req: our To tag and, for 101-299,
 // our Contact; an SDP body when body is not empty.
 func (c *Call) responseLocked(req *sip.Request, code int, body string) *sip.Response {
-	res := sip.NewResponseFromRequest(req, code, statusText(code), nil)
+	res := sip.NewResponseFromRequest(req, code, callcore.ReasonPhrase(code), nil)
 	if code > 100 {
 		if to := res.To(); to != nil && req.IsInvite() {
 			to.Params.Add("tag", c.localTag)

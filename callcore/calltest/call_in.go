@@ -231,7 +231,7 @@ func (c *Call) answer(ctx context.Context, override *string) error {
 		if err := c.Reject(ctx, 488); err != nil {
 			return err
 		}
-		return &StatusError{Method: "INVITE", Status: 488, Reason: statusText(488)}
+		return &StatusError{Method: "INVITE", Status: 488, Reason: callcore.ReasonPhrase(488)}
 	}
 	c.finalSent = true
 	c.status = 200

@@ -219,7 +219,7 @@ func (c *Call) runInvite(tx sip.ClientTransaction) {
 				c.status = res.StatusCode
 				c.mu.Unlock()
 				c.settle(statusError(responseMessage(res, res.Source())))
-				c.end(endReasonFor(res.StatusCode))
+				c.end(callcore.EndReasonForStatus(res.StatusCode))
 				return
 			}
 		case <-tx.Done():

@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/emiago/sipgo/sip"
+
+	"github.com/callbus/callbus/callcore"
 )
 
 // ReferPolicy says what a phone does with a REFER it receives on a call.
@@ -161,7 +163,7 @@ func (c *Call) TransferAttended(ctx context.Context, consult *Call) error {
 // <reason>", terminating the subscription when status is final (≥ 200).
 func (c *Call) NotifyTransfer(ctx context.Context, status int, reason string) error {
 	if reason == "" {
-		reason = statusText(status)
+		reason = callcore.ReasonPhrase(status)
 	}
 	state := "active;expires=60"
 	if status >= 200 {

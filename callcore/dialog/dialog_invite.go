@@ -267,7 +267,7 @@ func (h *Dialogs) rejectCall(o *out, e *events.RejectCall) {
 		d.logf("RejectCall with no INVITE pending", "phase", d.phase)
 		return
 	}
-	if _, known := reasonPhrases[code]; !known && e.Reason != "" {
+	if !callcore.KnownStatus(code) && e.Reason != "" {
 		resp.ReasonPhrase = sanitizePhrase(e.Reason)
 	}
 	o.send(resp)

@@ -189,7 +189,7 @@ func (d *dialog) onInviteResponse(o *out, r *events.SipResponseReceived) {
 			return
 		}
 		d.dialogError(o, code, "INVITE: %d %s", code, r.ReasonPhrase)
-		d.terminated(o, string(failureReason(code)))
+		d.terminated(o, string(callcore.EndReasonForStatus(code)))
 	}
 }
 

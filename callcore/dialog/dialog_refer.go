@@ -172,7 +172,7 @@ func (d *dialog) onRefer(o *out, m *events.SipMessageReceived) {
 	o.send(d.response(m.TransactionID, 202, events.Headers{{Name: "Contact", Value: d.h.contact}}, ""))
 	cseq, _, _ := parseCSeq(m.Headers.Get("CSeq"))
 	d.referIn = &referIn{cseq: cseq}
-	d.sendNotify(o, 100, reasonPhrase(100))
+	d.sendNotify(o, 100, callcore.ReasonPhrase(100))
 	o.send(&events.TransferRequested{SessionRef: d.ref(), ReferTo: target, Replaces: replaces})
 }
 
@@ -194,7 +194,7 @@ func (h *Dialogs) transferProgress(o *out, e *events.TransferProgress) {
 	}
 	reason := sanitizePhrase(strings.TrimSpace(e.Reason))
 	if reason == "" {
-		reason = reasonPhrase(e.StatusCode)
+		reason = callcore.ReasonPhrase(e.StatusCode)
 	}
 	d.sendNotify(o, e.StatusCode, reason)
 }

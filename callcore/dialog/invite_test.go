@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callbus/callbus/callcore"
 	"github.com/callbus/callbus/callcore/events"
 )
 
@@ -183,7 +184,7 @@ func TestIncomingCallRejected(t *testing.T) {
 			c := h.ring()
 			h.publish(&events.RejectCall{SessionRef: sref(c.sid), StatusCode: code, Reason: "whatever"})
 			r := h.expect(fmt.Sprintf("resp %d", code))[0].(*events.SendSipResponse)
-			if r.TransactionID != c.invite.TransactionID || r.ReasonPhrase != reasonPhrase(code) {
+			if r.TransactionID != c.invite.TransactionID || r.ReasonPhrase != callcore.ReasonPhrase(code) {
 				t.Fatalf("reject = %+v", r)
 			}
 			wantHeader(t, r.Headers, "To", c.to())

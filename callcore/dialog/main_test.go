@@ -285,7 +285,7 @@ func sipResp(req *events.SendSipMessage, code int, toTag, body string, extra ...
 	return &events.SipResponseReceived{
 		TransactionID: req.TransactionID,
 		StatusCode:    code,
-		ReasonPhrase:  reasonPhrase(code),
+		ReasonPhrase:  callcore.ReasonPhrase(code),
 		Headers:       hs,
 		Body:          body,
 	}

@@ -220,7 +220,7 @@ func (h *Dialogs) response(tx, callID string, code int, extra events.Headers, bo
 	return &events.SendSipResponse{
 		TransactionID: tx,
 		StatusCode:    code,
-		ReasonPhrase:  reasonPhrase(code),
+		ReasonPhrase:  callcore.ReasonPhrase(code),
 		Headers:       hs,
 		Body:          body,
 	}

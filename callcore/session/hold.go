@@ -94,7 +94,7 @@ func (s *Sessions) reinviteFailed(st *step, e *events.DialogError) {
 func (s *Sessions) onReinviteReceived(st *step, e *events.ReinviteReceived) {
 	c := st.c
 	reject := func(code int) {
-		st.emit(&events.RejectCall{SessionRef: ref(c.id), StatusCode: code, Reason: statusText(code)})
+		st.emit(&events.RejectCall{SessionRef: ref(c.id), StatusCode: code, Reason: callcore.ReasonPhrase(code)})
 	}
 	switch {
 	case c.pending != opNone:

@@ -27,7 +27,7 @@ func (s *Sessions) onIncomingCall(ctx context.Context, env events.Envelope, e *e
 	case full:
 		s.log.Info("incoming call refused: max calls", "session_id", e.SessionID, "max_calls", s.cfg.MaxCalls)
 		return s.bus.Publish(ctx, &events.RejectCall{SessionRef: ref(e.SessionID),
-			StatusCode: 503, Reason: statusText(503)})
+			StatusCode: 503, Reason: callcore.ReasonPhrase(503)})
 	}
 	st := s.begin(c, env.ID)
 	st.emit(&events.CallCreated{SessionRef: ref(c.id), Direction: string(c.dir),
@@ -64,7 +64,7 @@ func (s *Sessions) ringTimedOut(st *step) {
 func (s *Sessions) rejectInvite(st *step, status int, reason string) {
 	c := st.c
 	if reason == "" {
-		reason = statusText(status)
+		reason = callcore.ReasonPhrase(status)
 	}
 	st.emit(&events.RejectCall{SessionRef: ref(c.id), StatusCode: status, Reason: reason})
 	c.dialogDone = true
@@ -123,59 +123,4 @@ func (s *Sessions) mediaConfig() events.MediaConfig {
 func invalidState(c *call, why string) error {
 	return &callcore.Error{Code: callcore.CodeInvalidState,
 		Message: fmt.Sprintf("call %s is %s: %s", c.id, c.state, why)}
-}
-
-// statusText returns the standard reason phrase of a SIP status.
-func statusText(code int) string {
-	switch code {
-	case 100:
-		return "Trying"
-	case 180:
-		return "Ringing"
-	case 183:
-		return "Session Progress"
-	case 200:
-		return "OK"
-	case 400:
-		return "Bad Request"
-	case 403:
-		return "Forbidden"
-	case 404:
-		return "Not Found"
-	case 408:
-		return "Request Timeout"
-	case 480:
-		return "Temporarily Unavailable"
-	case 481:
-		return "Call/Transaction Does Not Exist"
-	case 486:
-		return "Busy Here"
-	case 487:
-		return "Request Terminated"
-	case 488:
-		return "Not Acceptable Here"
-	case 491:
-		return "Request Pending"
-	case 500:
-		return "Server Internal Error"
-	case 503:
-		return "Service Unavailable"
-	case 600:
-		return "Busy Everywhere"
-	case 603:
-		return "Decline"
-	}
-	switch {
-	case code >= 600:
-		return "Global Failure"
-	case code >= 500:
-		return "Server Error"
-	case code >= 400:
-		return "Request Failure"
-	case code >= 300:
-		return "Redirection"
-	case code >= 200:
-		return "Success"
-	}
-	return "Progress"
 }

@@ -118,7 +118,7 @@ func (s *Sessions) onCallStateChanged(st *step, e *events.CallStateChanged) {
 			c.ringingSeen = true
 			st.emit(&events.CallRinging{SessionRef: ref(c.id)})
 			if c.transferOf != "" {
-				st.emit(&events.TransferProgress{SessionRef: ref(c.transferOf), StatusCode: 180, Reason: statusText(180)})
+				st.emit(&events.TransferProgress{SessionRef: ref(c.transferOf), StatusCode: 180, Reason: callcore.ReasonPhrase(180)})
 			}
 		}
 	case "transferring":
@@ -166,7 +166,7 @@ func (s *Sessions) answered(st *step) {
 	st.emit(&events.CallAnswered{SessionRef: ref(c.id), Codec: c.codec})
 	if c.transferOf != "" && !c.progressed {
 		c.progressed = true
-		st.emit(&events.TransferProgress{SessionRef: ref(c.transferOf), StatusCode: 200, Reason: statusText(200)})
+		st.emit(&events.TransferProgress{SessionRef: ref(c.transferOf), StatusCode: 200, Reason: callcore.ReasonPhrase(200)})
 	}
 }
 

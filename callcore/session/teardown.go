@@ -90,7 +90,7 @@ func (s *Sessions) end(st *step) {
 	if c.transferOf != "" && !c.progressed {
 		c.progressed = true
 		code := transferFailure(c)
-		st.emit(&events.TransferProgress{SessionRef: ref(c.transferOf), StatusCode: code, Reason: statusText(code)})
+		st.emit(&events.TransferProgress{SessionRef: ref(c.transferOf), StatusCode: code, Reason: callcore.ReasonPhrase(code)})
 	}
 	s.retire(c)
 	s.log.Info("call ended", "session_id", c.id, "reason", c.endReason, "sip_status", c.sipStatus)

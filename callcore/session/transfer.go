@@ -66,7 +66,7 @@ func (s *Sessions) transferCall(st *step, e *events.CmdTransferCall) error {
 func (s *Sessions) onTransferRequested(ctx context.Context, st *step, e *events.TransferRequested) error {
 	c := st.c
 	refuse := func(code int) {
-		st.emit(&events.TransferProgress{SessionRef: ref(c.id), StatusCode: code, Reason: statusText(code)})
+		st.emit(&events.TransferProgress{SessionRef: ref(c.id), StatusCode: code, Reason: callcore.ReasonPhrase(code)})
 	}
 	target := strings.TrimSpace(e.ReferTo)
 	switch {
@@ -103,7 +103,7 @@ func (s *Sessions) onTransferRequested(ctx context.Context, st *step, e *events.
 	// The new call's step publishes the 100 before its own first event, so
 	// that its 180 and 200 can never overtake it.
 	ns := s.begin(n, st.cause)
-	ns.emit(&events.TransferProgress{SessionRef: ref(c.id), StatusCode: 100, Reason: statusText(100)})
+	ns.emit(&events.TransferProgress{SessionRef: ref(c.id), StatusCode: 100, Reason: callcore.ReasonPhrase(100)})
 	s.originate(ns)
 	return ns.flush(ctx)
 }

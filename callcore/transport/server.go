@@ -369,7 +369,7 @@ func (t *Transport) sendResponse(ctx context.Context, ev *events.SendSipResponse
 	}
 	reason := ev.ReasonPhrase
 	if reason == "" {
-		reason = reasonPhrase(ev.StatusCode)
+		reason = callcore.ReasonPhrase(ev.StatusCode)
 	}
 	res := sip.NewResponseFromRequest(st.req, ev.StatusCode, reason, nil)
 	setHeaders(res, hs, "Via", "Content-Length")
@@ -389,72 +389,4 @@ func (t *Transport) sendResponse(ctx context.Context, ev *events.SendSipResponse
 		}
 		t.publishError(ctx, id, fmt.Errorf("transaction %s: send %d: %w", id, ev.StatusCode, describeSendError(err, res)))
 	}
-}
-
-// reasonPhrase returns the RFC 3261 reason phrase of the common status
-// codes, for a SendSipResponse that gives none.
-func reasonPhrase(code int) string {
-	switch code {
-	case 100:
-		return "Trying"
-	case 180:
-		return "Ringing"
-	case 181:
-		return "Call Is Being Forwarded"
-	case 182:
-		return "Queued"
-	case 183:
-		return "Session Progress"
-	case 200:
-		return "OK"
-	case 202:
-		return "Accepted"
-	case 400:
-		return "Bad Request"
-	case 401:
-		return "Unauthorized"
-	case 403:
-		return "Forbidden"
-	case 404:
-		return "Not Found"
-	case 405:
-		return "Method Not Allowed"
-	case 408:
-		return "Request Timeout"
-	case 480:
-		return "Temporarily Unavailable"
-	case 481:
-		return "Call/Transaction Does Not Exist"
-	case 486:
-		return "Busy Here"
-	case 487:
-		return "Request Terminated"
-	case 488:
-		return "Not Acceptable Here"
-	case 491:
-		return "Request Pending"
-	case 500:
-		return "Server Internal Error"
-	case 501:
-		return "Not Implemented"
-	case 503:
-		return "Service Unavailable"
-	case 600:
-		return "Busy Everywhere"
-	case 603:
-		return "Decline"
-	}
-	switch code / 100 {
-	case 1:
-		return "Progress"
-	case 2:
-		return "OK"
-	case 3:
-		return "Redirect"
-	case 4:
-		return "Client Error"
-	case 5:
-		return "Server Error"
-	}
-	return "Global Failure"
 }
