@@ -234,12 +234,36 @@ func (h *Dialogs) onAck(o *out, m *events.SipMessageReceived) {
 	if !p.initial {
 		return
 	}
+	d.confirm(o, m.Body)
+}
+
+// confirm makes the dialog of our answered INVITE confirmed: the far end
+// has our 2xx. It reports false when the call is to end at once instead
+// (a hang-up came while we waited for the ACK).
+func (d *dialog) confirm(o *out, ackBody string) bool {
 	d.phase = phaseConfirmed
 	if reason := d.byeAfterAck; reason != "" {
 		d.sendBye(o, reason)
-		return
+		return false
 	}
-	o.send(&events.CallEstablished{SessionRef: d.ref(), SDPAnswer: m.Body})
+	o.send(&events.CallEstablished{SessionRef: d.ref(), SDPAnswer: ackBody})
+	return true
+}
+
+// confirmedByRequest handles a request of the far end, in our dialog and
+// newer than our answered INVITE, that arrives before that INVITE's ACK.
+// The far end has our 2xx, since it names our tag: the dialog is confirmed
+// as if the ACK had come. sipgo serves each datagram on a goroutine of its
+// own, so a request sent right after the ACK often overtakes it; refusing
+// it (403 for a REFER, 491 for a re-INVITE) would fail the peer for our
+// reordering. The late ACK then matches no 2xx and is dropped.
+func (d *dialog) confirmedByRequest(o *out, cseq uint32) bool {
+	p := d.ok
+	if d.phase != phaseAccepted || p == nil || !p.initial || cseq <= p.cseq {
+		return true
+	}
+	d.stopOK()
+	return d.confirm(o, "")
 }
 
 // rejectCall answers the pending INVITE with the session's final status:

@@ -57,6 +57,10 @@ func (h *Dialogs) onRequest(o *out, m *events.SipMessageReceived) {
 		o.send(d.response(m.TransactionID, 500, nil, ""))
 		return
 	}
+	if method != "BYE" && !d.confirmedByRequest(o, cseq) {
+		o.send(d.response(m.TransactionID, 481, nil, "")) // hung up meanwhile: BYE sent
+		return
+	}
 	switch method {
 	case "INVITE":
 		d.onReinvite(o, m, cseq)
