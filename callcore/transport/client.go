@@ -21,8 +21,15 @@ import (
 type clientTx struct {
 	id      string
 	req     *sip.Request
+	branch  string
 	network string
 	cancel  chan struct{} // a CANCEL was asked for
+	// provisional is signalled when a provisional response was read off
+	// the wire (see wire), which allows a pending CANCEL.
+	provisional chan struct{}
+	// ctx carries the cause of the responses: the event that sent the
+	// request.
+	ctx context.Context
 
 	mu    sync.Mutex
 	final bool // a final response arrived
@@ -41,11 +48,15 @@ func (ct *clientTx) hasFinal() bool {
 }
 
 type clientTable struct {
-	mu   sync.Mutex
-	byID map[string]*clientTx
+	mu       sync.Mutex
+	byID     map[string]*clientTx
+	byBranch map[string]*clientTx
 }
 
-func (c *clientTable) init() { c.byID = make(map[string]*clientTx) }
+func (c *clientTable) init() {
+	c.byID = make(map[string]*clientTx)
+	c.byBranch = make(map[string]*clientTx)
+}
 
 // add reserves ct's id; it reports false when the id is in use.
 func (c *clientTable) add(ct *clientTx) bool {
@@ -55,7 +66,17 @@ func (c *clientTable) add(ct *clientTx) bool {
 		return false
 	}
 	c.byID[ct.id] = ct
+	if ct.branch != "" {
+		c.byBranch[ct.branch] = ct
+	}
 	return true
+}
+
+// ofBranch returns the transaction whose request's top Via has branch.
+func (c *clientTable) ofBranch(branch string) *clientTx {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.byBranch[branch]
 }
 
 func (c *clientTable) get(id string) *clientTx {
@@ -69,6 +90,9 @@ func (c *clientTable) drop(ct *clientTx) {
 	defer c.mu.Unlock()
 	if c.byID[ct.id] == ct {
 		delete(c.byID, ct.id)
+	}
+	if c.byBranch[ct.branch] == ct {
+		delete(c.byBranch, ct.branch)
 	}
 }
 
@@ -117,7 +141,11 @@ func (t *Transport) startClientTx(ctx context.Context, ev *events.SendSipMessage
 		t.publishError(ctx, id, fmt.Errorf("transaction %s: send %s to %s: %w", id, method, ev.Destination, err))
 		return
 	}
-	ct := &clientTx{id: id, req: req, network: network, cancel: make(chan struct{}, 1)}
+	ct := &clientTx{id: id, req: req, network: network, cancel: make(chan struct{}, 1),
+		provisional: make(chan struct{}, 1), ctx: ctx}
+	if via := req.Via(); via != nil && req.IsInvite() && network == "udp" {
+		ct.branch, _ = via.Params.Get("branch") // see wire
+	}
 	if !t.clientT.add(ct) {
 		t.publishError(ctx, id, fmt.Errorf("transaction %s: send %s: %w: transaction id already in use", id, method, ErrBadMessage))
 		return
@@ -156,11 +184,21 @@ func (t *Transport) readResponses(ctx context.Context, ct *clientTx, tx sip.Clie
 	for {
 		select {
 		case res := <-tx.Responses():
-			t.publish(ctx, responseEvent(res, ct.id))
+			if !res.IsProvisional() || ct.branch == "" {
+				// An INVITE's provisional responses were published off the
+				// wire, in order (onWireProvisional).
+				t.publish(ctx, responseEvent(res, ct.id))
+			}
 			if !res.IsProvisional() {
 				ct.setFinal()
 				return
 			}
+			provisional = true
+			if cancelWanted {
+				cancelWanted = false
+				t.sendCancel(ctx, ct)
+			}
+		case <-ct.provisional:
 			provisional = true
 			if cancelWanted {
 				cancelWanted = false
@@ -389,4 +427,24 @@ func describeSendError(err error, msg sip.Message) error {
 			ErrMessageTooLarge, len(msg.String()), sip.UDPMTUSize-200)
 	}
 	return err
+}
+
+// onWireProvisional publishes a provisional response to one of our INVITEs
+// as it is read off the wire (see wire), so that it comes before the final
+// response that may follow at once.
+func (t *Transport) onWireProvisional(res *sip.Response) {
+	via := res.Via()
+	if via == nil {
+		return
+	}
+	branch, _ := via.Params.Get("branch")
+	ct := t.clientT.ofBranch(branch)
+	if ct == nil || ct.hasFinal() {
+		return
+	}
+	t.publish(ct.ctx, responseEvent(res, ct.id))
+	select {
+	case ct.provisional <- struct{}{}:
+	default:
+	}
 }

@@ -134,6 +134,7 @@ type Transport struct {
 	lanes   laneSet
 	servers serverTable
 	clientT clientTable
+	wire    *wire // provisional responses, in wire order
 	regs    registrations
 }
 
@@ -160,6 +161,7 @@ func New(cfg Config, b bus.Bus, log *slog.Logger) (*Transport, error) {
 	t.lanes.init(t)
 	t.servers.init()
 	t.clientT.init()
+	t.wire = newWire(t.onWireProvisional)
 	t.regs.init()
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 
@@ -170,7 +172,8 @@ func New(cfg Config, b bus.Bus, log *slog.Logger) (*Transport, error) {
 			sip.WithTransactionLayerLogger(siplog),
 			sip.WithTransactionLayerUnhandledResponseHandler(t.onStrayResponse),
 		),
-		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(siplog)),
+		sipgo.WithUserAgentTransportLayerOptions(sip.WithTransportLayerLogger(siplog),
+			sip.WithTransportLayerReadFilter(t.wire.filter)),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("transport: new user agent: %w", err)
