@@ -54,6 +54,7 @@ type Config struct {
 	NodeID             string        // NODE_ID: this node's id on the bus
 	MaxCalls           int           // MAX_CALLS: concurrent calls before new ones are refused
 	DrainTimeout       time.Duration // DRAIN_TIMEOUT: how long shutdown waits for in-flight work
+	RingTimeout        time.Duration // RING_TIMEOUT: how long an unanswered inbound call rings before 480
 	LogLevel           slog.Level    // LOG_LEVEL: debug, info, warn or error
 	LogFormat          string        // LOG_FORMAT: text or json
 }
@@ -100,6 +101,7 @@ type spec struct {
 	NodeID             *string       `envconfig:"CALLBUS_NODE_ID" desc:"this node's id, ^[a-z0-9][a-z0-9-]{0,31}$; default derived from the host name"` // nil when unset
 	MaxCalls           int           `envconfig:"CALLBUS_MAX_CALLS" default:"1000" desc:"maximum concurrent calls"`
 	DrainTimeout       time.Duration `envconfig:"CALLBUS_DRAIN_TIMEOUT" default:"30s" desc:"how long shutdown waits for in-flight work (Go duration)"`
+	RingTimeout        time.Duration `envconfig:"CALLBUS_RING_TIMEOUT" default:"30s" desc:"how long an inbound call rings unanswered before it is refused with 480 (Go duration)"`
 	LogLevel           string        `envconfig:"CALLBUS_LOG_LEVEL" default:"info" desc:"debug, info, warn or error"`
 	LogFormat          string        `envconfig:"CALLBUS_LOG_FORMAT" default:"text" desc:"text or json"`
 }
@@ -225,6 +227,7 @@ func (s *spec) config() (Config, error) {
 	c.NodeID = v.nodeID("NODE_ID", s.NodeID)
 	c.MaxCalls = v.positiveInt("MAX_CALLS", s.MaxCalls)
 	c.DrainTimeout = v.positiveDuration("DRAIN_TIMEOUT", s.DrainTimeout)
+	c.RingTimeout = v.positiveDuration("RING_TIMEOUT", s.RingTimeout)
 	c.LogLevel = v.logLevel("LOG_LEVEL", s.LogLevel)
 	c.LogFormat = v.oneOf("LOG_FORMAT", s.LogFormat, LogFormatText, LogFormatJSON)
 	if v.err != nil {

@@ -61,6 +61,7 @@ func TestLoadDefaults(t *testing.T) {
 		NodeID:        "a",
 		MaxCalls:      1000,
 		DrainTimeout:  30 * time.Second,
+		RingTimeout:   30 * time.Second,
 		LogLevel:      slog.LevelInfo,
 		LogFormat:     LogFormatText,
 	}
@@ -194,6 +195,8 @@ func TestLoadBadValues(t *testing.T) {
 		{"DRAIN_TIMEOUT", env{"CALLBUS_DRAIN_TIMEOUT": "30"}},
 		{"DRAIN_TIMEOUT", env{"CALLBUS_DRAIN_TIMEOUT": "-1s"}},
 		{"DRAIN_TIMEOUT", env{"CALLBUS_DRAIN_TIMEOUT": ""}},
+		{"RING_TIMEOUT", env{"CALLBUS_RING_TIMEOUT": "30"}},
+		{"RING_TIMEOUT", env{"CALLBUS_RING_TIMEOUT": "0s"}},
 		{"LOG_LEVEL", env{"CALLBUS_LOG_LEVEL": "loud"}},
 		{"LOG_LEVEL", env{"CALLBUS_LOG_LEVEL": ""}},
 		{"LOG_FORMAT", env{"CALLBUS_LOG_FORMAT": "xml"}},

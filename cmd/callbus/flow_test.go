@@ -29,25 +29,15 @@ func flowCtx(t *testing.T) context.Context {
 	return ctx
 }
 
-// openFlowNode is openNode for the flow tests: see openNodeWith.
-func openFlowNode(t *testing.T, extra env) *node {
-	t.Helper()
-	return openNodeWith(t, extra, nil)
-}
-
-// openNodeWith is openNode with a hook that sets unexported fields of Main
-// (test hooks such as ringTimeout) before Open. At the end of the test,
+// openFlowNode is openNode for the flow tests. At the end of the test,
 // after the phones started later have closed and before the node closes,
 // it quiesces the node, so that a datagram a phone sent last (the ACK of a
 // non-2xx, which shows nowhere on the bus) is handled before the node
 // closes rather than while it does.
-func openNodeWith(t *testing.T, extra env, hook func(*Main)) *node {
+func openFlowNode(t *testing.T, extra env) *node {
 	t.Helper()
 	m := NewMain(testConfig(t, extra))
 	m.LogOutput = &logBuffer{}
-	if hook != nil {
-		hook(m)
-	}
 	if err := m.Open(t.Context()); err != nil {
 		t.Fatalf("Open: %v", err)
 	}

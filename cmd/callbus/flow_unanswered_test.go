@@ -138,13 +138,12 @@ func TestFlowReject(t *testing.T) {
 	}
 }
 
-// Nobody answers a ringing call within the ring timeout: 480, no_answer.
-// No CALLBUS_ variable sets the ring timeout, so the test sets
-// session.Config.RingTimeout through Main's ringTimeout hook.
+// Nobody answers a ringing call within CALLBUS_RING_TIMEOUT: 480,
+// no_answer.
 func TestFlowRingTimeout(t *testing.T) {
 	ctx := flowCtx(t)
 	const ring = 300 * time.Millisecond
-	n := openNodeWith(t, env{"CALLBUS_INBOUND": "ring"}, func(m *Main) { m.ringTimeout = ring })
+	n := openFlowNode(t, env{"CALLBUS_INBOUND": "ring", "CALLBUS_RING_TIMEOUT": ring.String()})
 	alice := calltest.StartPhone(t, calltest.WithUser("alice"))
 	start := time.Now()
 	c, err := alice.Call(ctx, nodeURI(n, "bob"))

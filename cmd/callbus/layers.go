@@ -85,7 +85,7 @@ func (m *Main) openLayers(ctx context.Context) error {
 	if m.layers.sessions, err = session.New(session.Config{
 		Node:         cfg.NodeID,
 		Inbound:      session.Policy(cfg.Inbound),
-		RingTimeout:  m.ringTimeout,
+		RingTimeout:  cfg.RingTimeout,
 		MaxCalls:     cfg.MaxCalls,
 		RecordingDir: filepath.Join(cfg.DataDir, "recordings"),
 	}, b, log); err != nil {

@@ -30,11 +30,6 @@ type Main struct {
 	// LogOutput receives the log. Nil means os.Stderr.
 	LogOutput io.Writer
 
-	// ringTimeout, when not 0, replaces the session layer's default ring
-	// timeout. No CALLBUS_ variable sets it yet: it is a hook for the flow
-	// tests, which cannot wait the default 30s for a 480.
-	ringTimeout time.Duration
-
 	logger   *slog.Logger
 	bus      *bus.Memory
 	layers   layers
