@@ -49,10 +49,16 @@ func (h *Dialogs) initiateCall(o *out, e *events.InitiateCall) {
 	requestURI, uriHeaders := splitURIHeaders(to.uri)
 	toHeader := formatAddress(to.display, requestURI)
 	localTag := newTag()
+	// The session may choose the Call-ID (so its call resource names the
+	// dialog from the start); a usable one is taken, else we make one.
+	callID := strings.TrimSpace(e.Headers.Get("Call-ID"))
+	if callID == "" || strings.ContainsAny(callID, " \t\r\n,") || h.byCallID(callID) != nil {
+		callID = callcore.NewID("") + "@" + uriHost(h.host)
+	}
 	d := &dialog{
 		h:            h,
 		sessionID:    e.SessionID,
-		callID:       callcore.NewID("") + "@" + uriHost(h.host),
+		callID:       callID,
 		role:         roleUAC,
 		phase:        phaseEarly,
 		localTag:     localTag,
@@ -77,6 +83,8 @@ func (h *Dialogs) initiateCall(o *out, e *events.InitiateCall) {
 			// A preloaded route (an outbound proxy): used until the 2xx
 			// gives the dialog its route set.
 			inv.routes = append(inv.routes, splitList(hd.Value)...)
+		case strings.EqualFold(hd.Name, "Call-ID") || strings.EqualFold(hd.Name, "i"):
+			// taken above
 		case isReservedHeader(hd.Name):
 			h.log.Warn("InitiateCall header ignored: the dialog sets it", "session_id", e.SessionID, "header", hd.Name)
 		default:

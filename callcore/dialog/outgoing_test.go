@@ -8,11 +8,29 @@ import (
 	"github.com/callbus/callbus/callcore/events"
 )
 
+// A Call-ID the session offers is taken unless it is unusable; without
+// one the dialog makes its own.
+func TestOutgoingCallID(t *testing.T) {
+	for name, given := range map[string]string{"none": "", "spaces": "bad id"} {
+		t.Run("call_id="+name, func(t *testing.T) {
+			h := newHarness(t, nil)
+			var hs []events.Header
+			if given != "" {
+				hs = append(hs, events.Header{Name: "Call-ID", Value: given})
+			}
+			c := h.dial(hs...)
+			if id := header(t, c.invite.Headers, "Call-ID"); id == given || !strings.HasSuffix(id, "@127.0.0.1") {
+				t.Fatalf("Call-ID = %q", id)
+			}
+		})
+	}
+}
+
 func TestOutgoingCall(t *testing.T) {
 	h := newHarness(t, func(c *Config) { c.FromDisplay = "Callbus" })
 	c := h.dial(
 		events.Header{Name: "X-Campaign", Value: "spring"},
-		events.Header{Name: "Call-ID", Value: "forged"}, // the dialog owns Call-ID
+		events.Header{Name: "Call-ID", Value: "chosen@node"}, // the session may pick it
 	)
 	inv := c.invite
 	if inv.Destination != "sip:carol@10.0.0.3:5070" || !strings.HasPrefix(inv.TransactionID, "ct_") || inv.Body != offerSDP {
@@ -24,8 +42,8 @@ func TestOutgoingCall(t *testing.T) {
 		t.Fatalf("From = %q", from)
 	}
 	wantHeader(t, hs, "To", "<sip:carol@10.0.0.3:5070>")
-	if id := header(t, hs, "Call-ID"); id == "forged" || !strings.HasSuffix(id, "@127.0.0.1") {
-		t.Fatalf("Call-ID = %q", id)
+	if id := header(t, hs, "Call-ID"); id != "chosen@node" {
+		t.Fatalf("Call-ID = %q, want the session's chosen@node", id)
 	}
 	if n := len(hs.Values("Call-ID")); n != 1 {
 		t.Fatalf("%d Call-IDs", n)

@@ -62,10 +62,15 @@ func (s *Sessions) makeCall(ctx context.Context, env events.Envelope, e *events.
 
 // originate starts an outgoing call that is admitted: CallCreated, then
 // StartMediaStream without a remote SDP (media makes the offer).
+//
+// The session picks the Call-ID of an outgoing call and hands it to the
+// dialog in InitiateCall's headers, so that the call resource names its
+// SIP dialog from the start.
 func (s *Sessions) originate(st *step) {
 	c := st.c
+	c.sipCallID = callcore.NewID("") + "@" + s.cfg.Node
 	st.emit(&events.CallCreated{SessionRef: ref(c.id), Direction: string(c.dir),
-		From: c.from, To: c.to, ClientState: c.clientState})
+		From: c.from, To: c.to, ClientState: c.clientState, SipCallID: c.sipCallID})
 	c.mediaRequested = true
 	st.emit(&events.StartMediaStream{SessionRef: ref(c.id), MediaConfig: s.mediaConfig()})
 }
@@ -84,8 +89,9 @@ func (s *Sessions) onMediaStreamStarted(st *step, e *events.MediaStreamStarted) 
 		st.emit(&events.AcceptCall{SessionRef: ref(c.id), SDPAnswer: c.localSDP})
 	case c.dir == callcore.Outbound && !c.inviteSent:
 		c.inviteSent = true
+		hs := append(events.Headers{{Name: "Call-ID", Value: c.sipCallID}}, c.headers...)
 		st.emit(&events.InitiateCall{SessionRef: ref(c.id), From: c.from, To: c.to,
-			SDPOffer: c.localSDP, Headers: c.headers})
+			SDPOffer: c.localSDP, Headers: hs})
 		st.arm(&c.ringTimer, c.ringTimeout, s.outgoingTimedOut)
 	default:
 		s.log.Warn("MediaStreamStarted ignored", "session_id", c.id, "state", c.state)

@@ -369,9 +369,8 @@ func TestFlowOutgoingCall(t *testing.T) {
 		t.Errorf("last app event %#v, want CallAnswered PCMU", lastApp(t, recs, id))
 	}
 	snap := wantSnapshot(t, n, id, callcore.StateActive, false)
-	// No event tells the session the Call-ID the dialog chose for an
-	// outgoing call, so the snapshot has no sip_call_id to check.
-	if snap.Direction != callcore.Outbound || snap.Media.Codec != "PCMU" ||
+	// The session picks an outgoing call's Call-ID: bob's dialog has it.
+	if snap.Direction != callcore.Outbound || snap.SipCallID != in.ID() || snap.Media.Codec != "PCMU" ||
 		snap.Media.RemoteRTP != in.RTPAddr() || snap.AnsweredAt.IsZero() {
 		t.Errorf("snapshot %+v does not match the call (bob's RTP at %s)", snap, in.RTPAddr())
 	}
