@@ -161,7 +161,7 @@ func New(cfg Config, b bus.Bus, log *slog.Logger) (*Transport, error) {
 	t.lanes.init(t)
 	t.servers.init()
 	t.clientT.init()
-	t.wire = newWire(t.onWireProvisional)
+	t.wire = newWire(t.onWireProvisional, t.replyRaw)
 	t.regs.init()
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 
@@ -393,6 +393,16 @@ func (t *Transport) Close() error {
 	t.wg.Wait()
 	t.log.Info("sip transport closed")
 	return errors.Join(errs...)
+}
+
+// replyRaw sends a datagram from the UDP listener; wire uses it for the
+// 400s of requests sipgo cannot parse.
+func (t *Transport) replyRaw(to net.Addr, data []byte) {
+	if c := t.udpConn; c != nil {
+		if _, err := c.WriteTo(data, to); err != nil {
+			t.log.Debug("send 400 for an unparsable request failed", "to", to, "error", err)
+		}
+	}
 }
 
 // sweepLateConnections closes the sockets sipgo opened after ua.Close.
