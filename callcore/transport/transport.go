@@ -165,7 +165,7 @@ func New(cfg Config, b bus.Bus, log *slog.Logger) (*Transport, error) {
 	t.regs.init()
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 
-	siplog := t.log.With("lib", "sipgo")
+	siplog := slog.New(parseFailures{Handler: t.log.With("lib", "sipgo").Handler(), w: t.wire})
 	ua, err := sipgo.NewUA(
 		sipgo.WithUserAgent(cfg.UserAgent),
 		sipgo.WithUserAgentTransactionLayerOptions(

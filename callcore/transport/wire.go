@@ -2,8 +2,12 @@ package transport
 
 import (
 	"bytes"
+	"context"
+	"errors"
+	"log/slog"
 	"net"
 	"strings"
+	"sync/atomic"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -20,34 +24,86 @@ import (
 // message, and following each connection's stream here would need a
 // parser per connection that nothing tells us to free.
 //
-// Requests are parsed here too, for one reason: sipgo drops a datagram it
-// cannot parse (a Refer-To of "just words", say) without an answer, and
-// the sender retransmits it for 32 s. When its start line and the headers
-// a response needs are readable, wire answers 400 itself (reply).
+// wire also answers the requests sipgo cannot parse. sipgo drops such a
+// datagram (a Refer-To of "just words", say) with only an error log, and
+// the sender retransmits it for 32 s. Parsing every request a second time
+// here would cost a tenth of the SIP throughput (the read loop is serial),
+// so wire instead notes each datagram's sender and, when sipgo logs its
+// "failed to parse" for it (synchronously, on the same read goroutine),
+// answers 400 if the request line and the headers a response echoes are
+// readable (parseFailures). The flow test of a bad Refer-To guards this
+// coupling to sipgo's log across upgrades.
 type wire struct {
 	parser  *sip.Parser
 	deliver func(*sip.Response)
 	reply   func(to net.Addr, data []byte)
+	last    atomic.Pointer[net.Addr] // sender of the datagram being read
 }
 
 func newWire(deliver func(*sip.Response), reply func(net.Addr, []byte)) *wire {
 	return &wire{parser: sip.NewParser(), deliver: deliver, reply: reply}
 }
 
+// parseFailed answers the datagram sipgo just failed to parse.
+func (w *wire) parseFailed(data string, why string) {
+	to := w.last.Load()
+	if to == nil || w.reply == nil {
+		return
+	}
+	if res := unparsableRequest([]byte(data), errors.New(why)); res != nil {
+		w.reply(*to, res)
+	}
+}
+
+// parseFailures is a slog.Handler in front of sipgo's logger that hands
+// sipgo's "failed to parse" records to wire.
+type parseFailures struct {
+	slog.Handler
+	w *wire
+}
+
+func (h parseFailures) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= slog.LevelError || h.Handler.Enabled(ctx, l)
+}
+
+func (h parseFailures) Handle(ctx context.Context, r slog.Record) error {
+	if r.Message == "failed to parse" {
+		var data, why string
+		r.Attrs(func(a slog.Attr) bool {
+			switch a.Key {
+			case "data":
+				data = a.Value.String()
+			case "error":
+				why = a.Value.String()
+			}
+			return true
+		})
+		h.w.parseFailed(data, why)
+		r = slog.NewRecord(r.Time, slog.LevelInfo, "unparsable SIP datagram answered 400 where possible", r.PC)
+		r.AddAttrs(slog.String("error", why))
+	}
+	if !h.Handler.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h parseFailures) WithAttrs(as []slog.Attr) slog.Handler {
+	return parseFailures{Handler: h.Handler.WithAttrs(as), w: h.w}
+}
+
+func (h parseFailures) WithGroup(name string) slog.Handler {
+	return parseFailures{Handler: h.Handler.WithGroup(name), w: h.w}
+}
+
 // filter is a sip.TransportReadFilter that passes the data on unchanged.
 func (w *wire) filter(props sip.TransportReadProps, data []byte) ([]byte, error) {
-	if props.Transport != "UDP" || len(data) < 12 {
+	if props.Transport != "UDP" {
 		return data, nil
 	}
-	if string(data[:8]) != "SIP/2.0 " {
-		if _, err := w.parser.ParseSIP(data); err != nil && w.reply != nil {
-			if res := unparsableRequest(data, err); res != nil {
-				w.reply(props.RemoteAddr, res)
-			}
-		}
-		return data, nil
-	}
-	if data[8] != '1' {
+	remote := props.RemoteAddr
+	w.last.Store(&remote)
+	if len(data) < 12 || string(data[:8]) != "SIP/2.0 " || data[8] != '1' {
 		return data, nil // only provisional responses interest us
 	}
 	msg, err := w.parser.ParseSIP(data)
