@@ -4,10 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"hash/maphash"
 	"log/slog"
 	"net"
 	"strings"
-	"sync/atomic"
+	"sync"
 
 	"github.com/emiago/sipgo/sip"
 )
@@ -37,21 +38,31 @@ type wire struct {
 	parser  *sip.Parser
 	deliver func(*sip.Response)
 	reply   func(to net.Addr, data []byte)
-	last    atomic.Pointer[net.Addr] // sender of the datagram being read
+	seed    maphash.Seed
+
+	// The UDP datagram being read: its sender and a fingerprint, so that a
+	// parse failure logged for a TCP stream is never answered over UDP.
+	mu       sync.Mutex
+	lastFrom net.Addr
+	lastSum  uint64
 }
 
 func newWire(deliver func(*sip.Response), reply func(net.Addr, []byte)) *wire {
-	return &wire{parser: sip.NewParser(), deliver: deliver, reply: reply}
+	return &wire{parser: sip.NewParser(), deliver: deliver, reply: reply, seed: maphash.MakeSeed()}
 }
 
-// parseFailed answers the datagram sipgo just failed to parse.
+// parseFailed answers the datagram sipgo just failed to parse, when it is
+// the UDP datagram the filter saw last.
 func (w *wire) parseFailed(data string, why string) {
-	to := w.last.Load()
-	if to == nil || w.reply == nil {
+	sum := maphash.String(w.seed, data)
+	w.mu.Lock()
+	to, ok := w.lastFrom, w.lastSum == sum
+	w.mu.Unlock()
+	if !ok || to == nil || w.reply == nil {
 		return
 	}
 	if res := unparsableRequest([]byte(data), errors.New(why)); res != nil {
-		w.reply(*to, res)
+		w.reply(to, res)
 	}
 }
 
@@ -101,8 +112,10 @@ func (w *wire) filter(props sip.TransportReadProps, data []byte) ([]byte, error)
 	if props.Transport != "UDP" {
 		return data, nil
 	}
-	remote := props.RemoteAddr
-	w.last.Store(&remote)
+	sum := maphash.Bytes(w.seed, data)
+	w.mu.Lock()
+	w.lastFrom, w.lastSum = props.RemoteAddr, sum
+	w.mu.Unlock()
 	if len(data) < 12 || string(data[:8]) != "SIP/2.0 " || data[8] != '1' {
 		return data, nil // only provisional responses interest us
 	}
