@@ -49,6 +49,8 @@ func (m *Main) openLayers(ctx context.Context) error {
 		advertised = host
 		if host.IsUnspecified() {
 			advertised = netip.MustParseAddr("127.0.0.1")
+			log.Warn("SIP listens on every interface but CALLBUS_EXTERNAL_IP is unset: SDP advertises 127.0.0.1, which peers on other hosts cannot reach",
+				"sip_addr", cfg.SIPAddr)
 		}
 	}
 	var b bus.Bus = m.bus
