@@ -125,6 +125,9 @@ func (s *Sessions) onCallTerminated(st *step, e *events.CallTerminated) {
 	c := st.c
 	c.dialogDone = true
 	reason := endReasonOf(e.Reason)
+	if reason == callcore.EndCancelled && c.sipStatus == 0 {
+		c.sipStatus = 487 // what ended the INVITE, whichever side cancelled
+	}
 	switch {
 	case c.state == callcore.StateTerminated:
 	case c.state == callcore.StateTerminating:

@@ -95,7 +95,7 @@ func TestFlowCancelBeforeAnswer(t *testing.T) {
 	if got := phoneEnded(t, c); got != callcore.EndCancelled || c.Status() != 487 {
 		t.Errorf("alice's call: %s, %d; want cancelled, 487", got, c.Status())
 	}
-	wantEnded(t, n, recs, id, callcore.EndCancelled, 0)
+	wantEnded(t, n, recs, id, callcore.EndCancelled, 487)
 }
 
 // The app rejects a ringing call (RejectCall): the caller gets that
