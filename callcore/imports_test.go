@@ -44,6 +44,7 @@ var rules = map[string][]string{
 	"cmd/...":                  {"*"}, // main wires every concrete type
 	"scripts/...":              {"*"},
 	"internal/benchpeer/...":   {"*"},
+	"internal/bustest/...":     {"callcore", "callcore/events", "callcore/bus"},
 }
 
 // libraries maps a third-party module path prefix to the packages that may

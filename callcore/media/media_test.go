@@ -374,7 +374,7 @@ func TestStopReleasesPort(t *testing.T) {
 	if stopped.Reason != "stopped" {
 		t.Fatalf("reason %q, want stopped", stopped.Reason)
 	}
-	if got := e.rec.types("s"); !slices.Equal(got, []string{"StartMediaStream", "StartRtpStream", "RtpStreamStarted",
+	if got := e.rec.TypesOf("s"); !slices.Equal(got, []string{"StartMediaStream", "StartRtpStream", "RtpStreamStarted",
 		"MediaStreamStarted", "StopMediaStream", "StopRtpStream", "RtpStreamStopped", "MediaStreamStopped"}) {
 		t.Fatalf("flow %v", got)
 	}

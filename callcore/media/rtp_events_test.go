@@ -33,7 +33,7 @@ func TestStopWhilePending(t *testing.T) {
 	waitFor[*events.MediaStreamStopped](t, e.rec, "p")
 	want := []string{"StartMediaStream", "StartRtpStream", "UpdateMediaStream", "MediaError", "StopMediaStream",
 		"StopRtpStream", "StopMediaStream", "RtpStreamStarted", "RtpStreamStopped", "MediaStreamStopped"}
-	if got := e.rec.types("p"); !slices.Equal(got, want) {
+	if got := e.rec.TypesOf("p"); !slices.Equal(got, want) {
 		t.Fatalf("flow %v\nwant %v", got, want)
 	}
 }
