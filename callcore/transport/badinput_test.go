@@ -96,7 +96,7 @@ func TestMalformedRequests(t *testing.T) {
 		"From: <sip:x@127.0.0.1>;tag=1", "To: <sip:callbus@TARGET>", "CSeq: 1 OPTIONS", "Max-Forwards: 70",
 		"Content-Length: 0"), "good"))
 	waitEvent(t, rec, "OPTIONS", func(e *events.SipMessageReceived) bool { return e.Method == "OPTIONS" })
-	if evs := rec.all(); len(evs) != 1 {
+	if evs := rec.Events(); len(evs) != 1 {
 		t.Errorf("published %s, want only the good OPTIONS", describe(evs))
 	}
 }

@@ -166,7 +166,7 @@ func TestOutgoingCall(t *testing.T) {
 				t.Errorf("ACK CSeq %v, branch %q (INVITE's %q)", ack.CSeq(), ack.Via().Params.GetOr("branch", ""), via.Params.GetOr("branch", ""))
 			}
 			if errs := matching[*events.TransportError](rec, nil); len(errs) > 0 {
-				t.Errorf("unexpected transport errors: %s", describe(rec.all()))
+				t.Errorf("unexpected transport errors: %s", describe(rec.Events()))
 			}
 		})
 	}
@@ -222,7 +222,7 @@ func TestOutgoingCancel(t *testing.T) {
 				t.Errorf("INVITE ended with %d (%s), want 487", final.StatusCode, final.TransactionID)
 			}
 			if errs := matching[*events.TransportError](rec, nil); len(errs) > 0 {
-				t.Errorf("unexpected transport errors: %s", describe(rec.all()))
+				t.Errorf("unexpected transport errors: %s", describe(rec.Events()))
 			}
 		})
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/callbus/callbus/callcore/bus"
 	"github.com/callbus/callbus/callcore/events"
+	"github.com/callbus/callbus/internal/bustest"
 )
 
 func TestMain(m *testing.M) {
@@ -42,21 +43,7 @@ func testLogger() *slog.Logger {
 }
 
 // newBus returns an in-memory bus closed at the end of the test.
-func newBus(t *testing.T) *bus.Memory {
-	t.Helper()
-	b, err := bus.New(bus.Config{Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := b.Close(ctx); err != nil {
-			t.Errorf("bus close: %v", err)
-		}
-	})
-	return b
-}
+func newBus(t *testing.T) *bus.Memory { return bustest.NewBus(t, bus.Config{Logger: testLogger()}) }
 
 // newTransport opens a transport on 127.0.0.1:0 (UDP and TCP), closed at
 // the end of the test.
@@ -82,45 +69,16 @@ func newTransport(t *testing.T, b bus.Bus, cfg Config) *Transport {
 
 // recorder is the test's dialog layer: it records every
 // transport_to_dialog event.
-type recorder struct {
-	mu  sync.Mutex
-	evs []events.Event
-}
+type recorder = bustest.Recorder
 
 func record(t *testing.T, b bus.Bus) *recorder {
-	t.Helper()
-	r := &recorder{}
-	sub, err := b.Subscribe(bus.Subscriber{
-		Name:     "test-dialog",
-		Channels: []string{events.ChannelTransportToDialog},
-		Handle: func(_ context.Context, _ events.Envelope, ev events.Event) error {
-			r.mu.Lock()
-			r.evs = append(r.evs, ev)
-			r.mu.Unlock()
-			return nil
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = sub.Unsubscribe(ctx)
-	})
-	return r
-}
-
-func (r *recorder) all() []events.Event {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]events.Event(nil), r.evs...)
+	return bustest.Record(t, b, events.ChannelTransportToDialog)
 }
 
 // matching returns the recorded events of type T that match.
 func matching[T events.Event](r *recorder, match func(T) bool) []T {
 	var out []T
-	for _, ev := range r.all() {
+	for _, ev := range r.Events() {
 		if e, ok := ev.(T); ok && (match == nil || match(e)) {
 			out = append(out, e)
 		}
@@ -137,7 +95,7 @@ func waitEvent[T events.Event](t *testing.T, r *recorder, what string, match fun
 			found = m[0]
 			return nil
 		}
-		return fmt.Errorf("no %s among %s", what, describe(r.all()))
+		return fmt.Errorf("no %s among %s", what, describe(r.Events()))
 	})
 	return found
 }
@@ -159,31 +117,11 @@ func describe(evs []events.Event) string {
 	return "[" + strings.Join(parts, ", ") + "]"
 }
 
-// checkFor polls fn every poll until it returns nil or total elapses.
-func checkFor(t *testing.T, total, poll time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", total, err)
-		}
-		time.Sleep(poll)
-	}
-}
+// checkFor polls fn until it returns nil or total elapses.
+func checkFor(t *testing.T, total, _ time.Duration, fn func() error) { bustest.CheckFor(t, total, fn) }
 
 // publish publishes ev as the dialog layer would.
-func publish(t *testing.T, b bus.Bus, ev events.Event) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := b.Publish(ctx, ev); err != nil {
-		t.Fatalf("publish %s: %v", ev.Type(), err)
-	}
-}
+func publish(t *testing.T, b bus.Bus, ev events.Event) { bustest.Publish(t, b, ev) }
 
 // recv receives from ch, failing the test after waitTotal.
 func recv[T any](t *testing.T, ch <-chan T, what string) T {

@@ -107,7 +107,7 @@ func TestRegister(t *testing.T) {
 			// The refresh at 80% of 2s: a second challenged REGISTER pair.
 			checkFor(t, waitTotal, 10*time.Millisecond, func() error {
 				if n := len(matching(rec, statusIs(aor, StatusRegistered))); n < 2 {
-					return fmt.Errorf("%d registered updates, want 2: %s", n, describe(rec.all()))
+					return fmt.Errorf("%d registered updates, want 2: %s", n, describe(rec.Events()))
 				}
 				return nil
 			})
@@ -140,7 +140,7 @@ func TestRegister(t *testing.T) {
 				t.Errorf("last REGISTER: Expires %q, Authorization %v", last.GetHeader("Expires").Value(), last.GetHeader("Authorization"))
 			}
 			if n := len(matching(rec, statusIs(aor, StatusFailed))); n != 0 {
-				t.Errorf("%d failed updates: %s", n, describe(rec.all()))
+				t.Errorf("%d failed updates: %s", n, describe(rec.Events()))
 			}
 		})
 	}
@@ -186,7 +186,7 @@ func TestRegisterRefused(t *testing.T) {
 			publish(t, b, &events.UnregisterEndpoint{URI: aor})
 			waitEvent(t, rec, "unregistered", statusIs(aor, StatusUnregistered))
 			if n := len(matching(rec, statusIs(aor, StatusFailed))); n != 1 {
-				t.Errorf("%d failed updates, want 1: %s", n, describe(rec.all()))
+				t.Errorf("%d failed updates, want 1: %s", n, describe(rec.Events()))
 			}
 			if n := len(reg.requests()); n != tc.wantRequests {
 				t.Errorf("registrar saw %d REGISTERs, want %d", n, tc.wantRequests)

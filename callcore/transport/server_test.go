@@ -230,7 +230,7 @@ func TestIncomingCall(t *testing.T) {
 
 			// Nothing went wrong on the way: no TransportError at all.
 			if errs := matching[*events.TransportError](rec, nil); len(errs) > 0 {
-				t.Errorf("unexpected transport errors: %s", describe(rec.all()))
+				t.Errorf("unexpected transport errors: %s", describe(rec.Events()))
 			}
 		})
 	}
@@ -419,7 +419,7 @@ func TestIncomingReject(t *testing.T) {
 			defer optTx.Terminate()
 			waitEvent(t, rec, "OPTIONS", func(e *events.SipMessageReceived) bool { return e.Method == "OPTIONS" })
 			if acks := matching(rec, func(e *events.SipMessageReceived) bool { return e.Method == "ACK" }); len(acks) > 0 {
-				t.Errorf("the ACK of a 486 was published: %s", describe(rec.all()))
+				t.Errorf("the ACK of a 486 was published: %s", describe(rec.Events()))
 			}
 		})
 	}

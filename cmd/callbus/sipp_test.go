@@ -133,15 +133,7 @@ func TestSippUASAnswersOutboundCall(t *testing.T) {
 	port := freeUDPPort(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	path, dir := requireTool(t, "sipp"), t.TempDir()
-	done := make(chan sippResult, 1)
-	go func() {
-		res, err := sipp(ctx, path, dir, "-sn", "uas", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-m", "1")
-		if err != nil {
-			res.out += err.Error()
-		}
-		done <- res
-	}()
+	done := startSipp(t, ctx, "-sn", "uas", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-m", "1")
 	id := makeCall(t, n, fmt.Sprintf("sip:service@127.0.0.1:%d", port))
 	n.rec.wait(t, "CallAnswered", func(recs []bus.Record) bool { return count(appEvents(recs, id), "CallAnswered") == 1 })
 	if _, err := n.Bus().Request(ctx, &events.CmdHangupCall{SessionRef: events.SessionRef{SessionID: id}}); err != nil {
@@ -164,15 +156,7 @@ func TestSippFarEndBye(t *testing.T) {
 	port := freeUDPPort(t)
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
-	path, dir := requireTool(t, "sipp"), t.TempDir()
-	done := make(chan sippResult, 1)
-	go func() {
-		res, err := sipp(ctx, path, dir, "-sf", "testdata/sipp/uas_bye.xml", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-m", "1")
-		if err != nil {
-			res.out += err.Error()
-		}
-		done <- res
-	}()
+	done := startSipp(t, ctx, "-sf", "testdata/sipp/uas_bye.xml", "-i", "127.0.0.1", "-p", strconv.Itoa(port), "-m", "1")
 	id := makeCall(t, n, fmt.Sprintf("sip:service@127.0.0.1:%d", port))
 	recs := n.rec.wait(t, "CallEnded", func(recs []bus.Record) bool { return count(appEvents(recs, id), "CallEnded") == 1 })
 	if e := lastOf[*events.CallEnded](appEvents(recs, id)); e.Reason != string(callcore.EndRemoteHangup) {
@@ -181,6 +165,21 @@ func TestSippFarEndBye(t *testing.T) {
 	if res := <-done; res.ok != 1 {
 		t.Fatalf("sipp: %d successful, %d failed\n%s", res.ok, res.failed, tail(res.out, 30))
 	}
+}
+
+// startSipp runs sipp in the background (as the far end of a call the
+// test places) and delivers its result when it exits.
+func startSipp(t *testing.T, ctx context.Context, args ...string) <-chan sippResult {
+	path, dir := requireTool(t, "sipp"), t.TempDir()
+	done := make(chan sippResult, 1)
+	go func() {
+		res, err := sipp(ctx, path, dir, args...)
+		if err != nil {
+			res.out += err.Error()
+		}
+		done <- res
+	}()
+	return done
 }
 
 // makeCall places a call to target and returns its session id. A peer
