@@ -27,15 +27,16 @@ var layers = []string{"transport", "dialog", "session", "media", "rtp"}
 // A module package missing here fails the test until it is classified.
 var rules = map[string][]string{
 	"callcore":                 {},
+	"callcore/audio/...":       {}, // pure audio code (G.711, WAV, RFC 4733, tones): stdlib only
 	"callcore/events/...":      {"callcore"},
 	"callcore/bus":             {"callcore", "callcore/events"},
 	"callcore/bus/natsbus/...": {"callcore", "callcore/events", "callcore/bus"},
 	"callcore/store/...":       {"callcore", "callcore/events", "callcore/bus"},
-	"callcore/calltest/...":    {"callcore", "callcore/events"},
+	"callcore/calltest/...":    {"callcore", "callcore/events", "callcore/audio"},
 	"callcore/transport/...":   {"callcore", "callcore/events", "callcore/bus"},
 	"callcore/dialog/...":      {"callcore", "callcore/events", "callcore/bus"},
 	"callcore/session/...":     {"callcore", "callcore/events", "callcore/bus"},
-	"callcore/media/...":       {"callcore", "callcore/events", "callcore/bus"},
+	"callcore/media/...":       {"callcore", "callcore/events", "callcore/bus", "callcore/audio"},
 	"callcore/rtp/...":         {"callcore", "callcore/events", "callcore/bus"},
 	"callcore/ivr/...":         {"callcore", "callcore/events", "callcore/bus", "callcore/store"},
 	"httpapi/...":              {"callcore", "callcore/events", "callcore/bus", "callcore/store"},
@@ -45,6 +46,7 @@ var rules = map[string][]string{
 	"scripts/...":              {"*"},
 	"internal/benchpeer/...":   {"*"},
 	"internal/bustest/...":     {"callcore", "callcore/events", "callcore/bus"},
+	"internal/mediaload/...":   {"*"}, // the media load generator drives the media and rtp hubs
 }
 
 // libraries maps a third-party module path prefix to the packages that may

@@ -49,6 +49,10 @@ type QualityMetrics struct {
 	JitterMS float64 `json:"jitter_ms"`
 	// RttMS is the round-trip time from RTCP; 0 when unknown.
 	RttMS float64 `json:"rtt_ms,omitempty"`
+	// PacketsSent and PacketsReceived count the RTP packets of the stream
+	// since it started (★, for the call resource of DESIGN.md §5).
+	PacketsSent     uint64 `json:"packets_sent"`
+	PacketsReceived uint64 `json:"packets_received"`
 }
 
 // MediaQualityUpdate reports the periodic quality estimate of a session.

@@ -32,7 +32,17 @@ type MediaConfig struct {
 	// Direction is one of MediaSendRecv, MediaSendOnly, MediaRecvOnly and
 	// MediaInactive; "" means MediaSendRecv.
 	Direction string `json:"direction,omitempty"`
+	// Builtin names a built-in application media runs on the stream by
+	// itself (★, DESIGN.md §5's built-in numbers): BuiltinEcho sends back
+	// what it receives, BuiltinTone plays a tone. "" means none.
+	Builtin string `json:"builtin,omitempty"`
 }
+
+// Built-in applications of MediaConfig.Builtin.
+const (
+	BuiltinEcho = "echo"
+	BuiltinTone = "tone"
+)
 
 // StartMediaStream asks media to set up the stream of a session: to make
 // the SDP offer when RemoteSDP is empty, or to answer RemoteSDP.

@@ -64,7 +64,7 @@ var specFields = map[string]string{
 	"dialog_to_transport/RegisterEndpoint":   "uri [expires] [contact] [username] [password] [registrar] [registration_id]",
 	"dialog_to_transport/UnregisterEndpoint": "uri",
 
-	"session_to_media/StartMediaStream":  "session_id [local_sdp] [remote_sdp] media_config{codecs [ptime_ms] [direction]}",
+	"session_to_media/StartMediaStream":  "session_id [local_sdp] [remote_sdp] media_config{codecs [ptime_ms] [direction] [builtin]}",
 	"session_to_media/StopMediaStream":   "session_id",
 	"session_to_media/UpdateMediaStream": "session_id local_sdp remote_sdp",
 	"session_to_media/HoldMedia":         "session_id",
@@ -79,7 +79,7 @@ var specFields = map[string]string{
 
 	"media_to_session/MediaStreamStarted":    "session_id local_port codec local_sdp",
 	"media_to_session/MediaStreamStopped":    "session_id reason",
-	"media_to_session/MediaQualityUpdate":    "session_id quality_metrics{mos packet_loss_pct jitter_ms [rtt_ms]}",
+	"media_to_session/MediaQualityUpdate":    "session_id quality_metrics{mos packet_loss_pct jitter_ms [rtt_ms] packets_sent packets_received}",
 	"media_to_session/RecordingStarted":      "session_id file_path",
 	"media_to_session/RecordingStopped":      "session_id file_path duration_ms",
 	"media_to_session/AudioPlaybackFinished": "session_id",

@@ -55,14 +55,15 @@ type Media struct {
 	Quality *Quality `json:"quality,omitempty"`
 }
 
-// Quality is a call-quality estimate. The packet counts of DESIGN.md §5 are
-// not in MediaQualityUpdate yet, so they are not reported.
+// Quality is a call-quality estimate, from the latest MediaQualityUpdate.
 type Quality struct {
-	MOS           float64   `json:"mos"`
-	PacketLossPct float64   `json:"packet_loss_pct"`
-	JitterMS      float64   `json:"jitter_ms"`
-	RttMS         float64   `json:"rtt_ms,omitempty"`
-	UpdatedAt     time.Time `json:"-"`
+	MOS             float64   `json:"mos"`
+	PacketLossPct   float64   `json:"packet_loss_pct"`
+	JitterMS        float64   `json:"jitter_ms"`
+	RttMS           float64   `json:"rtt_ms,omitempty"`
+	PacketsSent     uint64    `json:"packets_sent"`
+	PacketsReceived uint64    `json:"packets_received"`
+	UpdatedAt       time.Time `json:"-"`
 }
 
 // TransferInProgress describes the REFER a call is waiting on.
@@ -326,3 +327,20 @@ func (e *publishError) Error() string {
 func (e *publishError) Unwrap() error { return e.err }
 
 func ref(id string) events.SessionRef { return events.SessionRef{SessionID: id} }
+
+// Resource returns the call resource of DESIGN.md §5: the snapshot without
+// the fields for in-process readers.
+func (v Call) Resource() callcore.Call {
+	r := callcore.Call{
+		ID: v.ID, Direction: v.Direction, From: v.From, To: v.To, State: v.State,
+		CreatedAt: v.CreatedAt, AnsweredAt: v.AnsweredAt, EndedAt: v.EndedAt,
+		EndReason: v.EndReason, SipStatus: v.SipStatus, SipCallID: v.SipCallID,
+		Held: v.Held, RecordingID: v.RecordingID, BridgedWith: v.BridgedWith, ClientState: v.ClientState,
+		Media: callcore.CallMedia{Codec: v.Media.Codec, LocalRTP: v.Media.LocalRTP, RemoteRTP: v.Media.RemoteRTP},
+	}
+	if q := v.Media.Quality; q != nil {
+		r.Media.Quality = &callcore.CallQuality{MOS: q.MOS, PacketLossPct: q.PacketLossPct,
+			JitterMS: q.JitterMS, RttMS: q.RttMS, PacketsSent: q.PacketsSent, PacketsReceived: q.PacketsReceived}
+	}
+	return r
+}

@@ -46,7 +46,14 @@ func (s *Sessions) startAnswer(st *step) {
 	c := st.c
 	st.disarm(&c.ringTimer)
 	c.answering, c.mediaRequested = true, true
-	st.emit(&events.StartMediaStream{SessionRef: ref(c.id), RemoteSDP: c.offer, MediaConfig: s.mediaConfig()})
+	mc := s.mediaConfig()
+	switch uriUser(c.to) {
+	case NumberEcho:
+		mc.Builtin = events.BuiltinEcho
+	case NumberTone:
+		mc.Builtin = events.BuiltinTone
+	}
+	st.emit(&events.StartMediaStream{SessionRef: ref(c.id), RemoteSDP: c.offer, MediaConfig: mc})
 }
 
 // ringTimedOut rejects an inbound call nobody answered with 480.

@@ -18,7 +18,7 @@ const (
 func (s *Sessions) onMediaQualityUpdate(st *step, e *events.MediaQualityUpdate) {
 	q := e.QualityMetrics
 	st.c.quality = &Quality{MOS: q.MOS, PacketLossPct: q.PacketLossPct, JitterMS: q.JitterMS,
-		RttMS: q.RttMS, UpdatedAt: s.now()}
+		RttMS: q.RttMS, PacketsSent: q.PacketsSent, PacketsReceived: q.PacketsReceived, UpdatedAt: s.now()}
 }
 
 // onMediaError: a stream that failed to start fails the call (an inbound
