@@ -301,15 +301,22 @@ const sampleEvery = 16
 func (sh *shard) divert(it item) bool {
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
-	l := sh.blocked[it.ev.Key()]
-	if l == nil {
-		return false
-	}
-	for l.n >= sh.s.capacity && !sh.s.stopped.Load() {
+	key := it.ev.Key()
+	for {
+		// Look the lane up again after every wait: drainLane retires a
+		// lane once it is empty, and an item pushed onto a retired lane
+		// would never be handled. With the lane gone the key is no longer
+		// blocked and the item takes the shard's queue.
+		l := sh.blocked[key]
+		if l == nil {
+			return false
+		}
+		if l.n < sh.s.capacity || sh.s.stopped.Load() {
+			l.push(it)
+			return true
+		}
 		sh.laneSpace.Wait()
 	}
-	l.push(it)
-	return true
 }
 
 // drainLane handles the events queued for key while the runner was
