@@ -20,9 +20,9 @@ var loopback = netip.MustParseAddr("127.0.0.1")
 // from the media package's tests (24000-27000).
 var ports = &bustest.PortRange{Lo: 21000, Hi: 24000}
 
-func freePairs(t *testing.T, n int) [2]int { return ports.FreePairs(t, n) }
+func freePairs(t testing.TB, n int) [2]int { return ports.FreePairs(t, n) }
 
-func newBus(t *testing.T) *bus.Memory { return bustest.NewBus(t, bus.Config{}) }
+func newBus(t testing.TB) *bus.Memory { return bustest.NewBus(t, bus.Config{}) }
 
 // newHub returns an open hub on 127.0.0.1 over ports, closed at the end of
 // the test (before the bus).
@@ -45,18 +45,18 @@ func newHub(t *testing.T, b bus.Bus, ports [2]int) *Hub {
 
 type recorder = bustest.Recorder
 
-func record(t *testing.T, b bus.Bus, channels ...string) *recorder {
+func record(t testing.TB, b bus.Bus, channels ...string) *recorder {
 	return bustest.Record(t, b, channels...)
 }
 
 func all[T events.Event](r *recorder, session string) []T { return bustest.All[T](r, session) }
 
-func waitFor[T events.Event](t *testing.T, r *recorder, session string) T {
+func waitFor[T events.Event](t testing.TB, r *recorder, session string) T {
 	return bustest.WaitFor[T](t, r, session)
 }
 
 func checkFor(t *testing.T, total time.Duration, fn func() error) { bustest.CheckFor(t, total, fn) }
 
-func publish(t *testing.T, b bus.Bus, ev events.Event) { bustest.Publish(t, b, ev) }
+func publish(t testing.TB, b bus.Bus, ev events.Event) { bustest.Publish(t, b, ev) }
 
 func ref(session string) events.SessionRef { return events.SessionRef{SessionID: session} }

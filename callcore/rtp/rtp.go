@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/netip"
 	"sync"
@@ -16,11 +17,11 @@ import (
 
 // The codes that start the text of an RtpError (see the package doc).
 const (
-	codeNoPort       = "no_port"
-	codeNoStream     = "no_stream"
-	codeBadRequest   = "bad_request"
-	codeSocket       = "socket"
-	codeNotSupported = "not_supported"
+	codeNoPort        = "no_port"
+	codeNoStream      = "no_stream"
+	codeBadRequest    = "bad_request"
+	codeSocket        = "socket"
+	codeNoDestination = "no_destination"
 )
 
 // The reasons of RtpStreamStopped.
@@ -37,12 +38,32 @@ const (
 	DefaultPortHi = 20000
 )
 
+// Defaults of the timing fields of Config.
+const (
+	// DefaultRTCPInterval is RFC 3550's recommended minimum report interval.
+	DefaultRTCPInterval = 5 * time.Second
+	// DefaultStatsInterval spaces the RtpStatisticsUpdate events of a stream.
+	DefaultStatsInterval = 5 * time.Second
+	// DefaultRelatchAfter is how long the latched source must be silent
+	// before another source may take its place (NAT rebinding).
+	DefaultRelatchAfter = 2 * time.Second
+)
+
 // closeTimeout bounds how long Close waits for the bus to drain the events
 // already queued for the hub.
 const closeTimeout = 5 * time.Second
 
+// maxTick bounds the period of the hub's one report timer: a report or a
+// statistics update is at most this late.
+const maxTick = 250 * time.Millisecond
+
+// timerPublishTimeout bounds how long the report timer waits for the bus to
+// take one RtpStatisticsUpdate: the timer serves every stream, so a backed
+// up subscriber must not stall the RTCP of all of them.
+const timerPublishTimeout = time.Second
+
 // Config configures a Hub. The zero value binds on every interface over
-// the default port range.
+// the default port range with the default intervals.
 type Config struct {
 	// Host is the address the sockets bind to; the zero Addr means every
 	// interface.
@@ -51,10 +72,38 @@ type Config struct {
 	// with p even; an odd lo starts the pairs at lo+1. The zero value means
 	// DefaultPortLo-DefaultPortHi.
 	Ports [2]int
+	// RTCPInterval is the mean interval between the RTCP reports of a
+	// stream; each interval is randomised to [0.5, 1.5]× it (RFC 3550
+	// §6.3.1). Zero or negative means DefaultRTCPInterval.
+	RTCPInterval time.Duration
+	// StatsInterval is the interval between the RtpStatisticsUpdate events
+	// of a stream. Zero or negative means DefaultStatsInterval.
+	StatsInterval time.Duration
+	// RelatchAfter is how long the latched source of a stream must have
+	// been silent before packets from another source re-latch the stream
+	// to it. Zero or negative means DefaultRelatchAfter.
+	RelatchAfter time.Duration
+}
+
+func (c Config) withDefaults() Config {
+	if c.Ports == [2]int{} {
+		c.Ports = [2]int{DefaultPortLo, DefaultPortHi}
+	}
+	if c.RTCPInterval <= 0 {
+		c.RTCPInterval = DefaultRTCPInterval
+	}
+	if c.StatsInterval <= 0 {
+		c.StatsInterval = DefaultStatsInterval
+	}
+	if c.RelatchAfter <= 0 {
+		c.RelatchAfter = DefaultRelatchAfter
+	}
+	return c
 }
 
 // Hub is the RTP layer: it serves media_to_rtp on the bus and owns the
-// port pool and every stream's sockets and reader goroutines.
+// port pool, every stream's sockets and reader goroutines, and the one
+// timer that sends RTCP reports and statistics for all streams.
 type Hub struct {
 	cfg  Config
 	bus  bus.Bus
@@ -62,11 +111,21 @@ type Hub struct {
 	pool *portPool
 	// closeTimeout bounds Close's drain; tests shorten it.
 	closeTimeout time.Duration
+	// cname is the RTCP CNAME of every stream of this hub.
+	cname string
+	// epoch anchors mono.
+	epoch time.Time
+	// rtpClock stamps the arrival of RTP packets (jitter, latch silence).
+	// Tests replace it before Open to drive time by hand.
+	rtpClock func() time.Duration
+	// tick is the report timer's period.
+	tick time.Duration
 
-	ctx    context.Context // the readers' lifetime; Close cancels it
+	ctx    context.Context // the readers' and the timer's lifetime; Close cancels it
 	cancel context.CancelFunc
+	timer  sync.WaitGroup
 
-	mu      sync.Mutex
+	mu      sync.RWMutex
 	state   int // stateNew, stateOpen, stateClosed
 	sub     bus.Subscription
 	streams map[string]*stream
@@ -91,9 +150,7 @@ func New(cfg Config, b bus.Bus, log *slog.Logger) (*Hub, error) {
 	if b == nil {
 		return nil, errors.New("rtp: nil bus")
 	}
-	if cfg.Ports == [2]int{} {
-		cfg.Ports = [2]int{DefaultPortLo, DefaultPortHi}
-	}
+	cfg = cfg.withDefaults()
 	pool, err := newPortPool(cfg.Host, cfg.Ports[0], cfg.Ports[1])
 	if err != nil {
 		return nil, fmt.Errorf("rtp: %w", err)
@@ -101,15 +158,20 @@ func New(cfg Config, b bus.Bus, log *slog.Logger) (*Hub, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Hub{cfg: cfg, bus: b, log: log.With("layer", "rtp"), pool: pool,
-		closeTimeout: closeTimeout, streams: map[string]*stream{}}, nil
+	h := &Hub{cfg: cfg, bus: b, log: log.With("layer", "rtp"), pool: pool,
+		closeTimeout: closeTimeout, streams: map[string]*stream{},
+		cname: fmt.Sprintf("callbus-%016x", rand.Uint64()), epoch: time.Now()}
+	h.rtpClock = h.mono
+	h.tick = min(maxTick, cfg.RTCPInterval/2, cfg.StatsInterval/2)
+	h.tick = max(h.tick, time.Millisecond)
+	return h, nil
 }
 
-// Open checks that the host can be bound and subscribes the hub to
-// media_to_rtp. ctx bounds nothing beyond Open itself: the hub lives until
-// Close. Open returns an error when called twice or after Close, when the
-// host is not an address of this machine, and when the bus refuses the
-// subscription.
+// Open checks that the host can be bound, subscribes the hub to
+// media_to_rtp and starts the report timer. ctx bounds nothing beyond Open
+// itself: the hub lives until Close. Open returns an error when called
+// twice or after Close, when the host is not an address of this machine,
+// and when the bus refuses the subscription.
 func (h *Hub) Open(ctx context.Context) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -135,20 +197,23 @@ func (h *Hub) Open(ctx context.Context) error {
 	}
 	h.sub = sub
 	h.state = stateOpen
+	h.timer.Add(1)
+	go h.runTimer()
 	host := "*"
 	if h.cfg.Host.IsValid() {
 		host = h.cfg.Host.String()
 	}
 	h.log.Info("rtp open", "host", host, "ports", fmt.Sprintf("%d-%d", h.cfg.Ports[0], h.cfg.Ports[1]),
-		"pairs", h.pool.size())
+		"pairs", h.pool.size(), "rtcp_interval", h.cfg.RTCPInterval, "stats_interval", h.cfg.StatsInterval)
 	return nil
 }
 
 // Close unsubscribes from the bus, letting the events already queued for
-// the hub be handled (up to a few seconds), then closes every stream's
-// sockets, releases their ports and waits for their readers. It publishes
-// nothing for the streams it closes. Close is idempotent; it returns the
-// bus's error when the queue could not be drained.
+// the hub be handled (up to a few seconds), stops the report timer, then
+// sends an RTCP BYE on every stream (best effort), closes their sockets,
+// releases their ports and waits for their readers. It publishes nothing
+// for the streams it closes. Close is idempotent; it returns the bus's
+// error when the queue could not be drained.
 func (h *Hub) Close() error {
 	h.closeOnce.Do(func() {
 		h.mu.Lock()
@@ -164,6 +229,7 @@ func (h *Hub) Close() error {
 			h.closeErr = fmt.Errorf("rtp: close: %w", err)
 		}
 		h.cancel()
+		h.timer.Wait()
 		h.mu.Lock()
 		streams := h.streams
 		h.streams = map[string]*stream{}
@@ -179,9 +245,7 @@ func (h *Hub) Close() error {
 // Stream returns a snapshot of the stream of sessionID, and whether there
 // is one.
 func (h *Hub) Stream(sessionID string) (StreamInfo, bool) {
-	h.mu.Lock()
-	st := h.streams[sessionID]
-	h.mu.Unlock()
+	st := h.lookup(sessionID)
 	if st == nil {
 		return StreamInfo{}, false
 	}
@@ -191,18 +255,28 @@ func (h *Hub) Stream(sessionID string) (StreamInfo, bool) {
 // PortsInUse returns how many port pairs are bound to streams.
 func (h *Hub) PortsInUse() int { return h.pool.busy() }
 
+// mono is the hub's monotonic clock.
+func (h *Hub) mono() time.Duration { return time.Since(h.epoch) }
+
+func (h *Hub) lookup(sessionID string) *stream {
+	h.mu.RLock()
+	st := h.streams[sessionID]
+	h.mu.RUnlock()
+	return st
+}
+
 // handle serves media_to_rtp. Events of one session arrive one at a time
 // (bus ordering by key), so a session's stream never sees two handlers.
 func (h *Hub) handle(ctx context.Context, _ events.Envelope, ev events.Event) error {
 	switch ev := ev.(type) {
+	case *events.SendRtpPacket:
+		h.send(ctx, ev)
 	case *events.StartRtpStream:
 		h.start(ctx, ev)
 	case *events.UpdateRtpStream:
 		h.update(ctx, ev)
 	case *events.StopRtpStream:
 		h.stop(ctx, ev)
-	case *events.SendRtpPacket:
-		h.refuseSend(ctx, ev)
 	default:
 		return fmt.Errorf("rtp: unexpected event %s/%s", ev.Channel(), ev.Type())
 	}
@@ -220,10 +294,11 @@ func (h *Hub) start(ctx context.Context, ev *events.StartRtpStream) {
 		h.fail(ctx, id, codeBadRequest, "StartRtpStream: local_port %d out of range", ev.LocalPort)
 		return
 	}
-	h.mu.Lock()
-	st := h.streams[id]
-	h.mu.Unlock()
-	if st != nil {
+	if ev.PayloadType > 127 {
+		h.fail(ctx, id, codeBadRequest, "StartRtpStream: payload_type %d out of range 0-127", ev.PayloadType)
+		return
+	}
+	if st := h.lookup(id); st != nil {
 		if ev.LocalPort != 0 && ev.LocalPort != st.pair.port {
 			h.fail(ctx, id, codeBadRequest, "StartRtpStream: the session's stream is on port %d, not %d",
 				st.pair.port, ev.LocalPort)
@@ -248,8 +323,12 @@ func (h *Hub) start(ctx context.Context, ev *events.StartRtpStream) {
 		h.fail(ctx, id, codeNoPort, "StartRtpStream: %v", err)
 		return
 	}
-	st = &stream{session: id, pair: pr, started: time.Now()}
+	st := newStream(id, pr, h.cfg.RelatchAfter)
 	st.configure(ev)
+	now := h.mono()
+	// RFC 3550 §6.2: the first report comes after half an interval.
+	st.nextRTCP = now + h.rtcpInterval()/2
+	st.nextStats = now + h.cfg.StatsInterval
 	h.mu.Lock()
 	if h.shut {
 		h.mu.Unlock()
@@ -260,23 +339,22 @@ func (h *Hub) start(ctx context.Context, ev *events.StartRtpStream) {
 	}
 	// Readers start under mu so that Close, which takes the streams under
 	// mu, always finds a stream's readers started and waits for them.
-	st.startReaders(h.ctx, h)
+	st.startReaders(h)
 	h.streams[id] = st
 	h.mu.Unlock()
-	h.log.Debug("rtp stream started", "session_id", id, "port", pr.port,
+	h.log.Debug("rtp stream started", "session_id", id, "port", pr.port, "ssrc", st.ssrc,
 		"remote", net.JoinHostPort(ev.RemoteAddress, fmt.Sprint(ev.RemotePort)), "codec", ev.Codec)
 	h.publish(ctx, &events.RtpStreamStarted{SessionRef: ev.SessionRef, LocalPort: pr.port})
 }
 
-// update records the new remote address of a stream.
+// update records the new remote address of a stream and forgets its
+// latched sources: the far end moved, and its first packet shows where.
 func (h *Hub) update(ctx context.Context, ev *events.UpdateRtpStream) {
 	if err := checkPort("remote_port", ev.RemotePort); err != nil {
 		h.fail(ctx, ev.SessionID, codeBadRequest, "UpdateRtpStream: %v", err)
 		return
 	}
-	h.mu.Lock()
-	st := h.streams[ev.SessionID]
-	h.mu.Unlock()
+	st := h.lookup(ev.SessionID)
 	if st == nil {
 		h.fail(ctx, ev.SessionID, codeNoStream, "UpdateRtpStream: the session has no RTP stream")
 		return
@@ -286,7 +364,8 @@ func (h *Hub) update(ctx context.Context, ev *events.UpdateRtpStream) {
 		"remote", net.JoinHostPort(ev.RemoteAddress, fmt.Sprint(ev.RemotePort)))
 }
 
-// stop closes the stream of a session and releases its ports.
+// stop closes the stream of a session, publishes its final statistics and
+// then RtpStreamStopped.
 func (h *Hub) stop(ctx context.Context, ev *events.StopRtpStream) {
 	h.mu.Lock()
 	st := h.streams[ev.SessionID]
@@ -294,35 +373,32 @@ func (h *Hub) stop(ctx context.Context, ev *events.StopRtpStream) {
 	h.mu.Unlock()
 	reason := ReasonNoStream
 	if st != nil {
-		h.closeStream(st, ReasonStopped)
+		info := h.closeStream(st, ReasonStopped)
+		// Media turns the final update into the call's last quality
+		// report, so it must come before RtpStreamStopped.
+		h.publish(ctx, &events.RtpStatisticsUpdate{SessionRef: ev.SessionRef, Stats: info.stats()})
 		reason = ReasonStopped
 	}
 	h.publish(ctx, &events.RtpStreamStopped{SessionRef: ev.SessionRef, Reason: reason})
 }
 
-// closeStream closes st, releases its ports and logs its counters.
-func (h *Hub) closeStream(st *stream, reason string) {
+// closeStream says goodbye on st's RTCP socket, closes st, releases its
+// ports, logs its counters and returns its final snapshot.
+func (h *Hub) closeStream(st *stream, reason string) StreamInfo {
+	st.reportMu.Lock()
+	st.stopped = true
+	h.sendReport(st, time.Now(), true)
+	st.reportMu.Unlock()
 	st.close()
 	h.pool.release(st.pair.port)
 	info := st.info()
-	h.log.Debug("rtp stream stopped", "session_id", st.session, "port", info.LocalPort,
-		"reason", reason, "packets_received", info.PacketsReceived, "octets_received", info.OctetsReceived,
-		"rtcp_received", info.RTCPReceived, "malformed", info.Malformed, "send_refused", info.SendRefused)
-}
-
-// refuseSend counts a SendRtpPacket that cannot be sent yet and reports
-// the first of each stream.
-func (h *Hub) refuseSend(ctx context.Context, ev *events.SendRtpPacket) {
-	h.mu.Lock()
-	st := h.streams[ev.SessionID]
-	h.mu.Unlock()
-	if st == nil {
-		h.fail(ctx, ev.SessionID, codeNoStream, "SendRtpPacket: the session has no RTP stream")
-		return
-	}
-	if st.sendRefused.Add(1) == 1 {
-		h.fail(ctx, ev.SessionID, codeNotSupported, "SendRtpPacket: sending RTP is not built yet")
-	}
+	h.log.Debug("rtp stream stopped", "session_id", st.session, "port", info.LocalPort, "reason", reason,
+		"packets_sent", info.PacketsSent, "packets_received", info.PacketsReceived,
+		"packets_lost", info.PacketsLost, "jitter_ms", info.JitterMS, "rtt_ms", info.RttMS,
+		"malformed", info.Malformed, "foreign_source", info.ForeignSource, "foreign_ssrc", info.ForeignSSRC,
+		"send_dropped", info.SendDropped, "rtcp_sent", info.RTCPSent, "rtcp_received", info.RTCPReceived,
+		"malformed_rtcp", info.MalformedRTCP)
+	return info
 }
 
 // fail publishes an RtpError whose text starts with code.

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
 	pionrtp "github.com/pion/rtp"
 
 	"github.com/callbus/callbus/callcore/bus"
@@ -67,10 +68,16 @@ func TestStreamBindsCountsAndStops(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sendTo(t, port, pkt)
-	sendTo(t, port, pkt)
-	sendTo(t, port, []byte{1, 2}) // not RTP
-	sendTo(t, port+1, []byte{0x80, 0xc8, 0, 6})
+	far := udp(t, 0) // one far end: packets from another source would be foreign
+	write(t, far, port, pkt)
+	pkt[3]++ // sequence number 8
+	write(t, far, port, pkt)
+	write(t, far, port, []byte{1, 2}) // not RTP
+	rr, err := (&rtcp.ReceiverReport{SSRC: 1}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sendTo(t, port+1, rr)
 	checkFor(t, 5e9, func() error {
 		info, ok := h.Stream("s1")
 		if !ok {
@@ -287,34 +294,6 @@ func TestStopUnknownIsAnswered(t *testing.T) {
 	publish(t, b, &events.StopRtpStream{SessionRef: ref("nobody")})
 	if r := waitFor[*events.RtpStreamStopped](t, rec, "nobody").Reason; r != ReasonNoStream {
 		t.Fatalf("reason %q, want %q", r, ReasonNoStream)
-	}
-}
-
-// SendRtpPacket is not built yet: it is refused, counted and reported once
-// per stream, never dropped silently.
-func TestSendRefused(t *testing.T) {
-	b := newBus(t)
-	h := newHub(t, b, freePairs(t, 1))
-	rec := record(t, b, events.ChannelRTPToMedia)
-
-	publish(t, b, start("s", 0))
-	waitFor[*events.RtpStreamStarted](t, rec, "s")
-	for range 3 {
-		publish(t, b, &events.SendRtpPacket{SessionRef: ref("s"), Payload: []byte{1}})
-	}
-	checkFor(t, 5e9, func() error {
-		if info, _ := h.Stream("s"); info.SendRefused != 3 {
-			return fmt.Errorf("SendRefused = %d, want 3", info.SendRefused)
-		}
-		return nil
-	})
-	// Events of one key are handled in order: once the stop is answered,
-	// every RtpError the sends caused has been published.
-	publish(t, b, &events.StopRtpStream{SessionRef: ref("s")})
-	waitFor[*events.RtpStreamStopped](t, rec, "s")
-	errs := all[*events.RtpError](rec, "s")
-	if len(errs) != 1 || !strings.HasPrefix(errs[0].Error, "not_supported: ") {
-		t.Fatalf("RtpErrors %+v: want one not_supported", errs)
 	}
 }
 

@@ -2,25 +2,22 @@ package rtp
 
 import (
 	"context"
-	"errors"
-	"fmt"
-	"net"
+	"math/rand/v2"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	pionrtp "github.com/pion/rtp"
-
 	"github.com/callbus/callbus/callcore/events"
 )
 
-// maxDatagram bounds what a reader takes in one read: an Ethernet MTU's
-// worth of RTP, with room to spare. A longer datagram is truncated and
-// counted as malformed.
+// maxDatagram bounds what a reader takes in one read and what a stream
+// sends: an Ethernet MTU's worth of RTP, with room to spare. A longer
+// datagram is truncated by the read and counted as malformed.
 const maxDatagram = 2048
 
-// StreamInfo is a snapshot of one stream, for observers (tests, and later
-// the statistics of the audio issue).
+// StreamInfo is a snapshot of one stream, for observers (tests, load
+// tools, logs).
 type StreamInfo struct {
 	SessionID     string
 	LocalPort     int // RTP; RTCP is LocalPort+1
@@ -29,133 +26,265 @@ type StreamInfo struct {
 	PayloadType   uint8
 	Codec         string
 	Started       time.Time
-	// PacketsReceived and OctetsReceived count the well-formed RTP packets
-	// read on the RTP socket and their payload octets (RFC 3550 §6.4.1).
+	// SSRC is the stream's own synchronisation source, chosen at random
+	// when the stream starts.
+	SSRC uint32
+	// RemoteSSRC is the far end's source whose packets are accepted; zero
+	// before the first packet.
+	RemoteSSRC uint32
+	// Latched is the source address of the far end's RTP (symmetric RTP):
+	// the stream sends there instead of RemoteAddress:RemotePort. It is
+	// the zero AddrPort until a valid packet arrives.
+	Latched netip.AddrPort
+
+	// PacketsSent and OctetsSent count the RTP packets written to the
+	// socket and their payload octets (RFC 3550 §6.4.1).
+	PacketsSent uint64
+	OctetsSent  uint64
+	// SendDropped counts the SendRtpPacket events not sent: no usable
+	// destination, a payload too large or a payload type out of range, or
+	// a write error.
+	SendDropped uint64
+
+	// PacketsReceived and OctetsReceived count the RTP packets accepted
+	// and relayed as RtpPacketReceived, and their payload octets.
 	PacketsReceived uint64
 	OctetsReceived  uint64
-	// RTCPReceived counts the datagrams read on the RTCP socket.
-	RTCPReceived uint64
-	// Malformed counts datagrams on the RTP socket that are not RTP.
+	// Malformed counts datagrams on the RTP socket that are not valid RTP.
 	Malformed uint64
-	// SendRefused counts the SendRtpPacket events refused because sending
-	// is not built yet.
-	SendRefused uint64
+	// ForeignSource counts valid packets dropped because they came from
+	// another address than the latched one.
+	ForeignSource uint64
+	// ForeignSSRC counts valid packets dropped because they carried
+	// another SSRC than the stream's remote source, before that SSRC
+	// proved itself with consecutive packets.
+	ForeignSSRC uint64
+	// BadSeq counts packets of the remote source dropped because their
+	// sequence number jumped too far (RFC 3550 A.1).
+	BadSeq uint64
+	// PacketsLost is the cumulative loss (RFC 3550 A.3), negative when
+	// duplicates outnumber losses, summed over every remote source the
+	// stream had.
+	PacketsLost int64
+	// FractionLost is the loss fraction of the last RTCP interval, in
+	// 1/256 (the reception report's field).
+	FractionLost uint8
+	// JitterMS is the interarrival jitter of RFC 3550 A.8 in milliseconds.
+	JitterMS float64
+
+	// RTCPSent counts the compound RTCP packets sent; RTCPReceived the
+	// valid ones read on the RTCP socket and MalformedRTCP the others.
+	RTCPSent      uint64
+	RTCPReceived  uint64
+	MalformedRTCP uint64
+	// RttMS is the round-trip time from the far end's last reception
+	// report about this stream; 0 while unknown.
+	RttMS float64
 }
 
-// stream is the RTP stream of one session: its sockets, where it sends to,
-// and its counters. A stream's fields other than the counters are guarded
-// by mu; the stream is reached through Hub.streams.
+// stats returns the RtpStats part of i.
+func (i StreamInfo) stats() events.RtpStats {
+	return events.RtpStats{PacketsSent: i.PacketsSent, PacketsReceived: i.PacketsReceived,
+		OctetsSent: i.OctetsSent, OctetsReceived: i.OctetsReceived, PacketsLost: i.PacketsLost,
+		JitterMS: i.JitterMS, RttMS: i.RttMS}
+}
+
+// stream is the RTP stream of one session: its sockets, where it sends
+// to, its receive state and its counters.
+//
+// The send path (sendBuf and the atomics) belongs to the session's bus
+// handler, which the bus runs one event at a time. The receive and RTCP
+// state is guarded by mu, shared by the two readers, the handler and the
+// report timer. reportMu orders the report timer against stop.
 type stream struct {
 	session string
 	pair    pair
 	started time.Time
+	ssrc    uint32
+
+	// ctx bounds the readers' publishes; close cancels it.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	sendBuf     [maxDatagram]byte
+	payloadType atomic.Uint32
+	// dest is where RTP goes: the latched source, else the signalled
+	// address; nil when neither is usable.
+	dest                                 atomic.Pointer[netip.AddrPort]
+	packetsSent, octetsSent, sendDropped atomic.Uint64
+	// lastTS and lastSentAt (hub mono ns) date the last packet of the
+	// stream's own payload type, for the SR's RTP timestamp.
+	lastTS     atomic.Uint32
+	lastSentAt atomic.Int64
+	// reported holds one bit per RtpError code already published for
+	// this stream's sends: each is reported once, never per packet.
+	reported atomic.Uint32
 
 	mu            sync.Mutex
 	remoteAddress string
 	remotePort    int
-	payloadType   uint8
 	codec         string
+	signalled     netip.AddrPort // remoteAddress:remotePort when usable
+	rx            receiver
+	malformed     uint64
+	rtcpState
 
-	packets, octets, rtcp, malformed, sendRefused atomic.Uint64
+	reportMu sync.Mutex
+	stopped  bool
+	// nextRTCP and nextStats are hub mono times; sentAtReport is
+	// packetsSent when the last report went out.
+	nextRTCP, nextStats time.Duration
+	sentAtReport        uint64
+	rtcpSent            atomic.Uint64
 
 	readers   sync.WaitGroup
 	closeOnce sync.Once
+}
+
+// rtcpState is what a stream learns from RTCP; guarded by stream.mu.
+type rtcpState struct {
+	// rtcpLatched is the source of the far end's RTCP.
+	rtcpLatched                 netip.AddrPort
+	rtcpReceived, malformedRTCP uint64
+	// lsr is the middle of the NTP time of the far end's last SR, from
+	// lsrSSRC, received at lsrAt.
+	lsr      uint32
+	lsrSSRC  uint32
+	lsrAt    time.Time
+	haveLSR  bool
+	rttMS    float64
+	fraction uint8
+}
+
+func newStream(session string, pr pair, relatchAfter time.Duration) *stream {
+	return &stream{session: session, pair: pr, started: time.Now(), ssrc: rand.Uint32(),
+		rx: receiver{relatchAfter: relatchAfter}}
 }
 
 // info returns a snapshot of st.
 func (st *stream) info() StreamInfo {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	return StreamInfo{
+	i := StreamInfo{
 		SessionID:       st.session,
 		LocalPort:       st.pair.port,
 		RemoteAddress:   st.remoteAddress,
 		RemotePort:      st.remotePort,
-		PayloadType:     st.payloadType,
+		PayloadType:     uint8(st.payloadType.Load()),
 		Codec:           st.codec,
 		Started:         st.started,
-		PacketsReceived: st.packets.Load(),
-		OctetsReceived:  st.octets.Load(),
-		RTCPReceived:    st.rtcp.Load(),
-		Malformed:       st.malformed.Load(),
-		SendRefused:     st.sendRefused.Load(),
+		SSRC:            st.ssrc,
+		Latched:         st.rx.latched,
+		PacketsSent:     st.packetsSent.Load(),
+		OctetsSent:      st.octetsSent.Load(),
+		SendDropped:     st.sendDropped.Load(),
+		PacketsReceived: st.rx.packets,
+		OctetsReceived:  st.rx.octets,
+		Malformed:       st.malformed,
+		ForeignSource:   st.rx.foreignSource,
+		ForeignSSRC:     st.rx.foreignSSRC,
+		BadSeq:          st.rx.badSeq,
+		FractionLost:    st.fraction,
+		RTCPSent:        st.rtcpSent.Load(),
+		RTCPReceived:    st.rtcpReceived,
+		MalformedRTCP:   st.malformedRTCP,
+		RttMS:           st.rttMS,
 	}
+	if st.rx.haveSSRC {
+		i.RemoteSSRC = st.rx.ssrc
+		i.PacketsLost = st.rx.stats.totalLost()
+		i.JitterMS = st.rx.stats.jitter / (clockRate / 1000)
+	}
+	return i
 }
 
-// configure records what a StartRtpStream asks for.
+// configure records what a StartRtpStream asks for. A new remote address
+// forgets the latched sources; a new payload type changes what jitter is
+// computed over.
 func (st *stream) configure(ev *events.StartRtpStream) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	st.remoteAddress, st.remotePort = ev.RemoteAddress, ev.RemotePort
-	st.payloadType, st.codec = ev.PayloadType, ev.Codec
+	st.payloadType.Store(uint32(ev.PayloadType))
+	st.rx.payloadType = ev.PayloadType
+	st.codec = ev.Codec
+	if ev.RemoteAddress != st.remoteAddress || ev.RemotePort != st.remotePort {
+		st.setRemoteLocked(ev.RemoteAddress, ev.RemotePort)
+	}
 }
 
-// setRemote records where the stream sends to.
+// setRemote records where the stream sends to and forgets the latched
+// sources.
 func (st *stream) setRemote(addr string, port int) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
+	st.setRemoteLocked(addr, port)
+}
+
+func (st *stream) setRemoteLocked(addr string, port int) {
 	st.remoteAddress, st.remotePort = addr, port
+	st.signalled = parseRemote(addr, port)
+	st.rx.unlatch()
+	st.rtcpLatched = netip.AddrPort{}
+	st.refreshDest()
+}
+
+// refreshDest recomputes dest after the latch or the signalled address
+// changed. The caller holds mu.
+func (st *stream) refreshDest() {
+	d := st.rx.latched
+	if !d.IsValid() {
+		d = st.signalled
+	}
+	if !d.IsValid() {
+		st.dest.Store(nil)
+		return
+	}
+	if cur := st.dest.Load(); cur == nil || *cur != d {
+		st.dest.Store(&d)
+	}
+}
+
+// rtcpDest is where RTCP goes: the latched RTCP source, else the
+// signalled address with port+1. The caller holds mu.
+func (st *stream) rtcpDest() netip.AddrPort {
+	if st.rtcpLatched.IsValid() {
+		return st.rtcpLatched
+	}
+	if !st.signalled.IsValid() || st.signalled.Port() == 65535 {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(st.signalled.Addr(), st.signalled.Port()+1)
+}
+
+// parseRemote returns addr:port, or the zero AddrPort when it cannot be
+// sent to: port 0, an empty, unparsable or unspecified address. Host names
+// are not resolved: SDP carries addresses.
+func parseRemote(addr string, port int) netip.AddrPort {
+	if port <= 0 || port > 65535 {
+		return netip.AddrPort{}
+	}
+	a, err := netip.ParseAddr(addr)
+	if err != nil || a.IsUnspecified() {
+		return netip.AddrPort{}
+	}
+	return netip.AddrPortFrom(a.Unmap(), uint16(port))
 }
 
 // startReaders starts one reader per socket; close stops them.
-func (st *stream) startReaders(ctx context.Context, h *Hub) {
+func (st *stream) startReaders(h *Hub) {
+	st.ctx, st.cancel = context.WithCancel(h.ctx)
 	st.readers.Add(2)
-	go h.readRTP(ctx, st)
-	go h.readRTCP(ctx, st)
+	go h.readRTP(st)
+	go h.readRTCP(st)
 }
 
-// close closes both sockets and waits for the readers to return. It is
-// idempotent. The caller releases the ports afterwards.
+// close cancels the readers' publishes, closes both sockets and waits for
+// the readers to return. It is idempotent. The caller releases the ports
+// afterwards.
 func (st *stream) close() {
 	st.closeOnce.Do(func() {
+		st.cancel()
 		st.pair.close()
 		st.readers.Wait()
 	})
-}
-
-// readRTP reads the RTP socket until it is closed, counting packets and
-// discarding them. A read error other than the socket's closing is
-// reported as RtpError and ends the reader.
-func (h *Hub) readRTP(ctx context.Context, st *stream) {
-	defer st.readers.Done()
-	buf := make([]byte, maxDatagram)
-	var hdr pionrtp.Header
-	for {
-		n, err := st.pair.rtp.Read(buf)
-		if err != nil {
-			h.readFailed(ctx, st, "RTP", err)
-			return
-		}
-		hl, err := hdr.Unmarshal(buf[:n])
-		if err != nil || n == len(buf) {
-			st.malformed.Add(1)
-			continue
-		}
-		st.packets.Add(1)
-		st.octets.Add(uint64(n - hl))
-	}
-}
-
-// readRTCP reads the RTCP socket until it is closed, counting datagrams.
-func (h *Hub) readRTCP(ctx context.Context, st *stream) {
-	defer st.readers.Done()
-	buf := make([]byte, maxDatagram)
-	for {
-		if _, err := st.pair.rtcp.Read(buf); err != nil {
-			h.readFailed(ctx, st, "RTCP", err)
-			return
-		}
-		st.rtcp.Add(1)
-	}
-}
-
-// readFailed reports a read error, unless the socket was closed on purpose.
-func (h *Hub) readFailed(ctx context.Context, st *stream, what string, err error) {
-	if errors.Is(err, net.ErrClosed) {
-		return
-	}
-	h.log.Warn("rtp read failed; the reader stops", "session_id", st.session,
-		"socket", what, "port", st.pair.port, "error", err)
-	h.publish(ctx, &events.RtpError{SessionRef: events.SessionRef{SessionID: st.session},
-		Error: fmt.Sprintf("%s: read %s socket on port %d: %v", codeSocket, what, st.pair.port, err)})
 }
