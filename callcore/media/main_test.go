@@ -33,10 +33,14 @@ type env struct {
 	bus   *bus.Memory
 	media *Hub
 	rtp   *rtp.Hub // nil without rtp
-	rec   *recorder
+	rec   *busRecorder
 }
 
-func newEnv(t *testing.T, pairs int) *env {
+func newEnv(t *testing.T, pairs int) *env { return newEnvCfg(t, pairs, Config{}) }
+
+// newEnvCfg is newEnv with a media Config; its ExternalIP is always
+// externalIP.
+func newEnvCfg(t *testing.T, pairs int, cfg Config) *env {
 	t.Helper()
 	b := bustest.NewBus(t, bus.Config{}) // closed last: cleanups run in reverse
 	e := &env{bus: b}
@@ -57,7 +61,8 @@ func newEnv(t *testing.T, pairs int) *env {
 		})
 		e.rtp = r
 	}
-	m, err := New(Config{ExternalIP: externalIP}, b, nil)
+	cfg.ExternalIP = externalIP
+	m, err := New(cfg, b, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,38 +80,44 @@ func newEnv(t *testing.T, pairs int) *env {
 
 func (e *env) publish(t *testing.T, ev events.Event) { bustest.Publish(t, e.bus, ev) }
 
-type recorder = bustest.Recorder
+type busRecorder = bustest.Recorder
 
-func record(t *testing.T, b bus.Bus, channels ...string) *recorder {
+func record(t *testing.T, b bus.Bus, channels ...string) *busRecorder {
 	return bustest.Record(t, b, channels...)
 }
 
-func all[T events.Event](r *recorder, session string) []T { return bustest.All[T](r, session) }
+func all[T events.Event](r *busRecorder, session string) []T { return bustest.All[T](r, session) }
 
-func waitN[T events.Event](t *testing.T, r *recorder, session string, n int) []T {
+func waitN[T events.Event](t *testing.T, r *busRecorder, session string, n int) []T {
 	return bustest.WaitN[T](t, r, session, n)
 }
 
-func waitFor[T events.Event](t *testing.T, r *recorder, session string) T {
+func waitFor[T events.Event](t *testing.T, r *busRecorder, session string) T {
 	return bustest.WaitFor[T](t, r, session)
 }
 
-// waitOutcome waits for MediaStreamStarted or MediaError of session.
-func waitOutcome(t *testing.T, r *recorder, session string) (*events.MediaStreamStarted, *events.MediaError) {
+// waitOutcome waits for MediaStreamStarted or MediaError of session and
+// returns the first of them to be published.
+func waitOutcome(t *testing.T, r *busRecorder, session string) (*events.MediaStreamStarted, *events.MediaError) {
 	t.Helper()
 	var started *events.MediaStreamStarted
 	var failed *events.MediaError
 	checkFor(t, 5*time.Second, func() error {
-		if s := all[*events.MediaStreamStarted](r, session); len(s) > 0 {
-			started = s[0]
+		for _, ev := range r.Events() {
+			if events.SessionOf(ev) != session {
+				continue
+			}
+			switch ev := ev.(type) {
+			case *events.MediaStreamStarted:
+				started = ev
+			case *events.MediaError:
+				failed = ev
+			default:
+				continue
+			}
+			return nil
 		}
-		if f := all[*events.MediaError](r, session); len(f) > 0 {
-			failed = f[0]
-		}
-		if started == nil && failed == nil {
-			return fmt.Errorf("neither MediaStreamStarted nor MediaError for %s; recorded %v", session, r.Types())
-		}
-		return nil
+		return fmt.Errorf("neither MediaStreamStarted nor MediaError for %s; recorded %v", session, r.Types())
 	})
 	return started, failed
 }
@@ -114,3 +125,17 @@ func waitOutcome(t *testing.T, r *recorder, session string) (*events.MediaStream
 func checkFor(t *testing.T, total time.Duration, fn func() error) { bustest.CheckFor(t, total, fn) }
 
 func ref(session string) events.SessionRef { return events.SessionRef{SessionID: session} }
+
+// controlFlow lists the types of session's recorded events without the
+// packets, statistics and quality reports that come and go with time.
+func controlFlow(r *busRecorder, session string) []string {
+	var out []string
+	for _, typ := range r.TypesOf(session) {
+		switch typ {
+		case "SendRtpPacket", "RtpPacketReceived", "RtpStatisticsUpdate", "MediaQualityUpdate":
+			continue
+		}
+		out = append(out, typ)
+	}
+	return out
+}

@@ -4,11 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"net/http"
 	"net/netip"
+	"os"
+	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/callbus/callbus/callcore/audio"
 	"github.com/callbus/callbus/callcore/bus"
 	"github.com/callbus/callbus/callcore/events"
 )
@@ -16,40 +22,81 @@ import (
 // The error codes of MediaError (see the package doc). The session layer
 // cannot import this package; these strings are the contract.
 const (
-	ErrorCodeIncompatibleSDP = "incompatible_sdp"
-	ErrorCodeNoPort          = "no_port"
-	ErrorCodeNoSession       = "no_session"
-	ErrorCodeInvalidState    = "invalid_state"
-	ErrorCodeInvalidConfig   = "invalid_config"
-	ErrorCodeNotSupported    = "not_supported"
-	ErrorCodeRTP             = "rtp_error"
-	ErrorCodeInternal        = "internal"
+	ErrorCodeIncompatibleSDP   = "incompatible_sdp"
+	ErrorCodeNoPort            = "no_port"
+	ErrorCodeNoSession         = "no_session"
+	ErrorCodeInvalidState      = "invalid_state"
+	ErrorCodeInvalidConfig     = "invalid_config"
+	ErrorCodeInvalidRequest    = "invalid_request"
+	ErrorCodeNotSupported      = "not_supported"
+	ErrorCodePlaybackFailed    = "playback_failed"
+	ErrorCodeRecordingFailed   = "recording_failed"
+	ErrorCodeDTMFNotNegotiated = "dtmf_not_negotiated"
+	ErrorCodeRTP               = "rtp_error"
+	ErrorCodeInternal          = "internal"
 )
 
 // closeTimeout bounds how long Close waits for the bus to drain the events
 // already queued for the hub.
 const closeTimeout = 5 * time.Second
 
-// Config configures a Hub. The zero value advertises 127.0.0.1.
+// tickInterval is the sender clock's period: one 20 ms G.711 frame.
+const tickInterval = 20 * time.Millisecond
+
+// Config configures a Hub. The zero value advertises 127.0.0.1 and plays
+// no files.
 type Config struct {
 	// ExternalIP is the address advertised in the SDP (c= and o=): where
 	// the far end sends RTP. The zero Addr means 127.0.0.1.
 	ExternalIP netip.Addr
+	// MediaDir is the directory PlayAudio's files are read from (relative
+	// names, or absolute ones inside it); nothing outside it can be
+	// played. "" refuses every file playback (URLs still play).
+	MediaDir string
 }
 
 // Hub is the media layer: it serves session_to_media and rtp_to_media on
-// the bus and keeps the media state of every session.
+// the bus, keeps the media state of every session and runs the sender
+// clock that paces every session's outgoing audio.
 type Hub struct {
 	cfg Config
 	bus bus.Bus
 	log *slog.Logger
 	// closeTimeout bounds Close's drain; tests shorten it.
 	closeTimeout time.Duration
+	// tick is the clock's period (tickInterval).
+	tick time.Duration
 
-	mu       sync.Mutex
-	state    int // stateNew, stateOpen, stateClosed
-	sub      bus.Subscription
-	sessions map[string]*session
+	// ctx lives from New to Close: the clock and the recording writers
+	// publish with it. clockCtx is ctx with an explicit empty cause, which
+	// Publish reads without a Value walk.
+	ctx      context.Context
+	cancel   context.CancelFunc
+	clockCtx context.Context
+
+	// sessions maps session id → *session. It is read on every received
+	// packet, so it is a sync.Map rather than a map under mu.
+	sessions sync.Map
+	// active is the clock's list of started sessions, replaced (never
+	// modified) under mu.
+	active atomic.Pointer[[]*session]
+
+	rootMu sync.Mutex
+	root   *os.Root // MediaDir, nil without one or until it exists (mediaRoot)
+	clips  *clipCache
+	http   *http.Client
+	// createWAV opens a recording; tests replace it to make writes fail.
+	createWAV func(path string, channels int) (wavSink, error)
+
+	pacing pacing
+	// silence is a frame of silence in PCMU and PCMA (silenceIndex).
+	silence [2][audio.FrameSamples]byte
+
+	mu        sync.Mutex
+	state     int // stateNew, stateOpen, stateClosed
+	sub       bus.Subscription
+	clockStop chan struct{}
+	wg        sync.WaitGroup // the clock and the recording writers
 
 	closeOnce sync.Once
 	closeErr  error
@@ -62,8 +109,9 @@ const (
 )
 
 // New returns a Hub for cfg on b, logging to log (nil discards). It starts
-// nothing. It returns an error when b is nil or cfg.ExternalIP is
-// unspecified (0.0.0.0 or ::), which no far end can send to.
+// nothing. It returns an error when b is nil, cfg.ExternalIP is
+// unspecified (0.0.0.0 or ::), which no far end can send to, or
+// cfg.MediaDir cannot be made absolute.
 func New(cfg Config, b bus.Bus, log *slog.Logger) (*Hub, error) {
 	if b == nil {
 		return nil, errors.New("media: nil bus")
@@ -74,21 +122,58 @@ func New(cfg Config, b bus.Bus, log *slog.Logger) (*Hub, error) {
 	if cfg.ExternalIP.IsUnspecified() {
 		return nil, fmt.Errorf("media: ExternalIP %v cannot be advertised in SDP", cfg.ExternalIP)
 	}
+	if cfg.MediaDir != "" {
+		dir, err := filepath.Abs(cfg.MediaDir)
+		if err != nil {
+			return nil, fmt.Errorf("media: MediaDir %s: %w", cfg.MediaDir, err)
+		}
+		cfg.MediaDir = dir
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Hub{cfg: cfg, bus: b, log: log.With("layer", "media"), closeTimeout: closeTimeout,
-		sessions: map[string]*session{}}, nil
+	ctx, cancel := context.WithCancel(context.Background())
+	h := &Hub{cfg: cfg, bus: b, log: log.With("layer", "media"), closeTimeout: closeTimeout, tick: tickInterval,
+		ctx: ctx, cancel: cancel, clockCtx: bus.WithCause(ctx, events.ID{}),
+		clips: newClipCache(clipCacheEntries, clipCacheSamples),
+		// Its own transport, so that Close drops only its own connections.
+		http: &http.Client{Timeout: fetchTimeout, Transport: http.DefaultTransport.(*http.Transport).Clone()},
+		createWAV: func(path string, channels int) (wavSink, error) {
+			return audio.CreateWAV(path, channels)
+		},
+	}
+	h.active.Store(&[]*session{})
+	for _, c := range []audio.Codec{audio.PCMU, audio.PCMA} {
+		for j := range h.silence[silenceIndex(c)] {
+			h.silence[silenceIndex(c)][j] = c.Silence()
+		}
+	}
+	return h, nil
 }
 
-// Open subscribes the hub to session_to_media and rtp_to_media. It returns
-// an error when called twice or after Close, and when the bus refuses the
-// subscription.
+// Open opens MediaDir, subscribes the hub to session_to_media and
+// rtp_to_media and starts the sender clock. It returns an error when
+// called twice or after Close, when MediaDir cannot be opened, and when the
+// bus refuses the subscription.
 func (h *Hub) Open(context.Context) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.state != stateNew {
 		return errors.New("media: Open called twice or after Close")
+	}
+	if h.cfg.MediaDir != "" {
+		root, err := os.OpenRoot(h.cfg.MediaDir)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			// A fresh checkout has no ./media yet: start anyway, refuse
+			// file playback until the directory exists (mediaRoot opens
+			// it then).
+			h.log.Warn("media dir does not exist; file playback is refused until it does", "media_dir", h.cfg.MediaDir)
+		case err != nil:
+			return fmt.Errorf("media: open media dir: %w", err)
+		default:
+			h.root = root
+		}
 	}
 	sub, err := h.bus.Subscribe(bus.Subscriber{
 		Name:     "media",
@@ -96,36 +181,85 @@ func (h *Hub) Open(context.Context) error {
 		Handle:   h.handle,
 	})
 	if err != nil {
+		if h.root != nil {
+			_ = h.root.Close()
+			h.root = nil
+		}
 		return fmt.Errorf("media: subscribe: %w", err)
 	}
 	h.sub = sub
 	h.state = stateOpen
-	h.log.Info("media open", "external_ip", h.cfg.ExternalIP)
+	h.clockStop = make(chan struct{})
+	h.wg.Add(1)
+	go h.runClock(h.clockStop)
+	h.log.Info("media open", "external_ip", h.cfg.ExternalIP, "media_dir", h.cfg.MediaDir)
 	return nil
 }
 
-// Close unsubscribes from the bus, letting the events already queued for
-// the hub be handled (up to a few seconds), and forgets every session; the
-// RTP layer closes its own streams. Close is idempotent; it returns the
-// bus's error when the queue could not be drained.
+// mediaRoot returns the os.Root of MediaDir, opening it now when it did
+// not exist at Open; it returns an error saying why files cannot be played.
+func (h *Hub) mediaRoot() (*os.Root, error) {
+	if h.cfg.MediaDir == "" {
+		return nil, errors.New("no media dir configured")
+	}
+	h.rootMu.Lock()
+	defer h.rootMu.Unlock()
+	if h.root == nil {
+		root, err := os.OpenRoot(h.cfg.MediaDir)
+		if err != nil {
+			return nil, fmt.Errorf("media dir %s cannot be opened: %w", h.cfg.MediaDir, err)
+		}
+		h.root = root
+	}
+	return h.root, nil
+}
+
+// Close stops the sender clock, unsubscribes from the bus (letting the
+// events already queued for the hub be handled, up to a few seconds),
+// finishes every recording (its file is complete and synced; no event is
+// published for it) and forgets every session; the RTP layer closes its
+// own streams. Close is idempotent; it returns the bus's error when the
+// queue could not be drained.
 func (h *Hub) Close() error {
 	h.closeOnce.Do(func() {
 		h.mu.Lock()
 		sub, wasOpen := h.sub, h.state == stateOpen
 		h.state = stateClosed
+		stop := h.clockStop
 		h.mu.Unlock()
 		if !wasOpen {
+			h.cancel()
 			return
 		}
+		close(stop)
 		ctx, cancel := context.WithTimeout(context.Background(), h.closeTimeout)
 		defer cancel()
 		if err := sub.Unsubscribe(ctx); err != nil {
 			h.closeErr = fmt.Errorf("media: close: %w", err)
 		}
-		h.mu.Lock()
-		n := len(h.sessions)
-		h.sessions = map[string]*session{}
-		h.mu.Unlock()
+		n := 0
+		h.sessions.Range(func(_, v any) bool {
+			s := v.(*session)
+			s.live.Store(false)
+			if r := s.detachRecording(); r != nil {
+				close(r.ch)
+				<-r.done
+				h.log.Info("recording closed at shutdown", "session_id", s.id, "file_path", r.path, "error", r.err)
+			}
+			n++
+			return true
+		})
+		h.sessions.Clear()
+		h.active.Store(&[]*session{})
+		h.cancel()
+		h.wg.Wait()
+		h.http.CloseIdleConnections()
+		h.rootMu.Lock()
+		if h.root != nil {
+			_ = h.root.Close()
+			h.root = nil
+		}
+		h.rootMu.Unlock()
 		if n > 0 {
 			h.log.Info("media closed with sessions", "sessions", n)
 		}
@@ -156,32 +290,65 @@ type StreamInfo struct {
 	RemoteAddress string
 	RemotePort    int
 	LocalSDP      string
-	// PacketsReceived counts the RtpPacketReceived events of the session.
+	// Builtin is MediaConfig.Builtin: "", "echo" or "tone".
+	Builtin string
+
+	// PacketsSent counts the SendRtpPacket events published (audio and
+	// DTMF).
+	PacketsSent uint64
+	// PacketsReceived counts the RtpPacketReceived events of the session,
+	// whatever their payload type.
 	PacketsReceived uint64
+	// WrongPayloadType counts received packets dropped because their
+	// payload type is neither the codec's nor telephone-event's.
+	WrongPayloadType uint64
+	// QueueDropped counts received 20 ms frames dropped because the
+	// receive queue was full (the far end sends faster than the clock
+	// consumes).
+	QueueDropped uint64
+	// DTMFSent and DTMFReceived count RFC 4733 digits sent (started) and
+	// reported received.
+	DTMFSent, DTMFReceived uint64
+	// Playing and Recording report a playback or a recording in progress.
+	Playing, Recording bool
+	// RecordingDropped counts 20 ms frames the recording writer could not
+	// take in time (the disk stalled); they are written as silence.
+	RecordingDropped uint64
+	// BridgedWith is the session this one is bridged with, or "".
+	BridgedWith string
+
 	// Stats are the latest RtpStatisticsUpdate of the session.
 	Stats events.RtpStats
 }
 
 // Sending reports whether the session's audio goes out: our direction
-// sends and the session is not held.
+// sends and the session is not held. (The clock also waits for the far
+// end's address.)
 func (i StreamInfo) Sending() bool { return sends(i.Direction) && !i.Held }
 
 // Stream returns a snapshot of the media state of sessionID, and whether
 // media knows the session.
 func (h *Hub) Stream(sessionID string) (StreamInfo, bool) {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	s := h.sessions[sessionID]
+	s := h.lookup(sessionID)
 	if s == nil {
 		return StreamInfo{}, false
 	}
 	return s.info(), true
 }
 
+// lookup returns the session of id, or nil.
+func (h *Hub) lookup(id string) *session {
+	if v, ok := h.sessions.Load(id); ok {
+		return v.(*session)
+	}
+	return nil
+}
+
 // handle serves both channels. Events of one session arrive one at a time
 // (bus ordering by key), so a session is never handled twice at once;
-// h.mu guards the session map and fields against Stream.
-func (h *Hub) handle(ctx context.Context, _ events.Envelope, ev events.Event) error {
+// each session's mutex guards its state against the clock, Stream and the
+// handlers of a bridged peer.
+func (h *Hub) handle(ctx context.Context, env events.Envelope, ev events.Event) error {
 	switch ev := ev.(type) {
 	case *events.StartMediaStream:
 		h.startStream(ctx, ev)
@@ -193,14 +360,20 @@ func (h *Hub) handle(ctx context.Context, _ events.Envelope, ev events.Event) er
 		h.hold(ctx, ev.SessionRef, true)
 	case *events.ResumeMedia:
 		h.hold(ctx, ev.SessionRef, false)
-	case *events.PlayAudio, *events.StopAudio:
-		h.notBuilt(ctx, ev, "audio playback")
-	case *events.StartRecording, *events.StopRecording:
-		h.notBuilt(ctx, ev, "recording")
+	case *events.PlayAudio:
+		h.playAudio(ctx, env.ID, ev)
+	case *events.StopAudio:
+		h.stopAudio(ctx, ev)
+	case *events.StartRecording:
+		h.startRecording(ctx, ev)
+	case *events.StopRecording:
+		h.stopRecording(ctx, ev)
 	case *events.MediaSendDtmf:
-		h.notBuilt(ctx, ev, "RFC 4733 DTMF sending")
-	case *events.BridgeMedia, *events.UnbridgeMedia:
-		h.notBuilt(ctx, ev, "media bridging")
+		h.sendDTMF(ctx, ev)
+	case *events.BridgeMedia:
+		h.bridge(ctx, ev)
+	case *events.UnbridgeMedia:
+		h.unbridge(ctx, ev)
 
 	case *events.RtpStreamStarted:
 		h.rtpStarted(ctx, ev)
@@ -209,26 +382,31 @@ func (h *Hub) handle(ctx context.Context, _ events.Envelope, ev events.Event) er
 	case *events.RtpError:
 		h.rtpError(ctx, ev)
 	case *events.RtpPacketReceived:
-		h.rtpPacket(ev)
+		h.rtpPacket(ctx, ev)
 	case *events.RtpStatisticsUpdate:
-		h.rtpStatistics(ev)
+		h.rtpStatistics(ctx, ev)
 	default:
 		return fmt.Errorf("media: unexpected event %s/%s", ev.Channel(), ev.Type())
 	}
 	return nil
 }
 
-// notBuilt answers an event of the audio issue.
-func (h *Hub) notBuilt(ctx context.Context, ev events.Event, what string) {
-	h.fail(ctx, events.SessionOf(ev), ErrorCodeNotSupported, "%s: %s is not built yet", ev.Type(), what)
-}
-
-// fail publishes a MediaError.
-func (h *Hub) fail(ctx context.Context, session, code, format string, args ...any) {
+// mediaErrorEvent builds a MediaError.
+func (h *Hub) mediaErrorEvent(session, code, format string, args ...any) *events.MediaError {
 	msg := fmt.Sprintf(format, args...)
 	h.log.Debug("media error", "session_id", session, "error_code", code, "error", msg)
-	h.publish(ctx, &events.MediaError{SessionRef: events.SessionRef{SessionID: session},
-		Error: msg, ErrorCode: code})
+	return &events.MediaError{SessionRef: events.SessionRef{SessionID: session}, Error: msg, ErrorCode: code}
+}
+
+// fail publishes a MediaError. For a session media knows, use failFor so
+// that it is ordered with what the clock publishes.
+func (h *Hub) fail(ctx context.Context, session, code, format string, args ...any) {
+	h.publish(ctx, h.mediaErrorEvent(session, code, format, args...))
+}
+
+// failFor publishes a MediaError of a known session.
+func (h *Hub) failFor(ctx context.Context, s *session, code, format string, args ...any) {
+	h.publishFor(ctx, s, h.mediaErrorEvent(s.id, code, format, args...))
 }
 
 // failWith publishes err as a MediaError: its code when it is a
@@ -242,10 +420,32 @@ func (h *Hub) failWith(ctx context.Context, session string, err error) {
 	h.fail(ctx, session, ErrorCodeInternal, "%v", err)
 }
 
+// failWithFor is failWith for a known session.
+func (h *Hub) failWithFor(ctx context.Context, s *session, err error) {
+	var me *mediaError
+	if errors.As(err, &me) {
+		h.failFor(ctx, s, me.code, "%s", me.msg)
+		return
+	}
+	h.failFor(ctx, s, ErrorCodeInternal, "%v", err)
+}
+
 // publish publishes ev, logging a failure: a handler has no one to return
 // it to but the bus, which would only count it.
 func (h *Hub) publish(ctx context.Context, ev events.Event) {
 	if err := h.bus.Publish(ctx, ev); err != nil {
 		h.log.Error("media publish failed", "type", ev.Type(), "session_id", events.SessionOf(ev), "error", err)
+	}
+}
+
+// publishFor publishes evs of s in order while holding s.pubMu, which
+// every publisher of the session's events holds (handlers, the clock, the
+// recording writer): the session layer sees them in the order the state
+// changed, e.g. a playback's finish before the next one's failure.
+func (h *Hub) publishFor(ctx context.Context, s *session, evs ...events.Event) {
+	s.pubMu.Lock()
+	defer s.pubMu.Unlock()
+	for _, ev := range evs {
+		h.publish(ctx, ev)
 	}
 }

@@ -49,7 +49,7 @@ type negotiated struct {
 // answer mirrors.
 type answer struct {
 	negotiated
-	remote audio
+	remote audioLine
 	offer  *sdp.SessionDescription
 	ptime  int
 }
@@ -299,7 +299,7 @@ func marshal(sd *sdp.SessionDescription) (string, error) {
 // receives, and what we send.
 type update struct {
 	negotiated
-	remote audio
+	remote audioLine
 }
 
 // negotiateUpdate reads a completed offer/answer pair (UpdateMediaStream):

@@ -197,8 +197,8 @@ type format struct {
 	name string // codecPCMU, codecPCMA or codecTelephoneEvent
 }
 
-// audio is what media reads from the audio m= line of an SDP.
-type audio struct {
+// audioLine is what media reads from the audio m= line of an SDP.
+type audioLine struct {
 	index     int    // of the m= line among the description's
 	address   string // the connection address (c=), media level first
 	port      int
@@ -210,7 +210,7 @@ type audio struct {
 // with a port other than 0. With active false, a disabled (port 0) stream
 // is taken too: that is how media reads its own local SDP. It returns an
 // error naming why no stream fits.
-func readAudio(sd *sdp.SessionDescription, active bool) (audio, error) {
+func readAudio(sd *sdp.SessionDescription, active bool) (audioLine, error) {
 	var disabled, otherProto string
 	for i, md := range sd.MediaDescriptions {
 		if md.MediaName.Media != "audio" {
@@ -230,10 +230,10 @@ func readAudio(sd *sdp.SessionDescription, active bool) (audio, error) {
 			conn = sd.ConnectionInformation
 		}
 		if conn == nil || conn.Address == nil || conn.Address.Address == "" {
-			return audio{}, fmt.Errorf("the audio stream has no connection address (c=)")
+			return audioLine{}, fmt.Errorf("the audio stream has no connection address (c=)")
 		}
 		addr, _, _ := strings.Cut(conn.Address.Address, "/") // multicast TTL
-		return audio{
+		return audioLine{
 			index:     i,
 			address:   addr,
 			port:      md.MediaName.Port.Value,
@@ -243,11 +243,11 @@ func readAudio(sd *sdp.SessionDescription, active bool) (audio, error) {
 	}
 	switch {
 	case disabled != "":
-		return audio{}, fmt.Errorf("%s", disabled)
+		return audioLine{}, fmt.Errorf("%s", disabled)
 	case otherProto != "":
-		return audio{}, fmt.Errorf("audio over %s is not supported (RTP/AVP only)", otherProto)
+		return audioLine{}, fmt.Errorf("audio over %s is not supported (RTP/AVP only)", otherProto)
 	}
-	return audio{}, fmt.Errorf("the SDP has no audio stream")
+	return audioLine{}, fmt.Errorf("the SDP has no audio stream")
 }
 
 // readFormats returns the formats of md that media knows, in m= order: by
