@@ -64,6 +64,11 @@ type Call struct {
 	replaces              string
 	referred              *Call
 
+	rx      rtpReceiver    // guarded by mu
+	neg     *negotiated    // guarded by mu; see paramsLocked
+	tx      rtpSender      // its own locks
+	mediaWG sync.WaitGroup // the receive goroutine and the tone; end waits for them
+
 	acks     map[uint32]*sip.Request  // ACKs sent, by CSeq, to repeat on 2xx retransmissions
 	pending  map[uint32]chan struct{} // 2xx sent and waiting for their ACK, by CSeq
 	received []Message
@@ -87,6 +92,7 @@ func newCall(p *Phone, dir callcore.Direction, callID, localTag, transport strin
 		provisional: make(chan struct{}), final: make(chan struct{}),
 		changed: make(chan struct{}),
 		state:   callcore.StateInitiating,
+		tx:      newRTPSender(),
 		acks:    map[uint32]*sip.Request{},
 		pending: map[uint32]chan struct{}{},
 	}
@@ -181,7 +187,7 @@ func (c *Call) RemoteSDP() string {
 }
 
 // RTPAddr returns the local address of the call's RTP socket, the one its
-// SDP advertises. Media does not flow yet: the port is only bound.
+// SDP advertises and its RTP leaves from.
 func (c *Call) RTPAddr() string { return c.rtp.LocalAddr().String() }
 
 // Replaces returns the Replaces header of an incoming INVITE, or "".
@@ -388,7 +394,8 @@ func (c *Call) end(reason callcore.EndReason) bool {
 	c.notifyLocked()
 	c.mu.Unlock()
 	c.cancel()
-	c.rtp.Close()
+	c.rtp.Close()    // stops the receive goroutine
+	c.mediaWG.Wait() // the tone stops with ctx
 	c.settle(fmt.Errorf("calltest: call %s (%s): %w", c.callID, reason, ErrCallEnded))
 	return true
 }

@@ -249,6 +249,7 @@ func (c *Call) answer(ctx context.Context, override *string) error {
 		return fmt.Errorf("calltest: call %s: send 200: %w", c.callID, err)
 	}
 	c.p.ep.goTracked(func() { c.awaitAck(tx, res, cseq, acked) })
+	c.startMedia()
 	return nil
 }
 

@@ -294,6 +294,7 @@ func (c *Call) onAnswered(res *sip.Response) {
 		c.sendAck(ack)
 	}
 	c.settle(nil)
+	c.startMedia()
 	if cancelling {
 		// The 2xx crossed our CANCEL: RFC 3261 §9.1 says ACK it, then BYE.
 		_ = c.Hangup(c.ctx)

@@ -4,6 +4,18 @@
 // INFO, transfers with REFER and follows transfers; and a Registrar that
 // challenges REGISTER with digest authentication.
 //
+// Calls carry real RTP (pion/rtp, G.711 and RFC 4733 from callcore/audio).
+// Once a call is answered, a goroutine per call records every packet that
+// reaches its RTP port (Call.RTPPackets), decodes the negotiated codec into
+// a buffer (Call.ReceivedAudio, Call.WaitAudio: arrival order, no jitter
+// buffer) and telephone events into digits (Call.RTPDigits,
+// Call.WaitRTPDigits). Call.SendAudio, Call.StartTone and Call.SendRTPDTMF
+// send 20 ms packets paced in real time from the advertised port, with one
+// SSRC, sequence space and wall-time RTP clock per call, following the
+// far end's address and the direction through re-INVITEs; SendRTPDTMF can
+// drop or duplicate packets, and Call.SendRTPRaw, Call.SendRTPRawFrom and
+// Call.SendRTCPRaw send arbitrary bytes, to test a receiver's resilience.
+//
 // The peers know nothing of callbus's own layers: they speak SIP on real
 // sockets, so a test drives callbus from the far end exactly as a phone or a
 // carrier would, and asserts on the SIP messages the peer saw on the wire

@@ -271,8 +271,8 @@ func (p *Phone) contact(transport string) *sip.ContactHeader {
 	return &sip.ContactHeader{Address: u}
 }
 
-// bindRTP binds an even UDP port on the phone's host for a call's RTP.
-// Media flow is not implemented yet: the socket only makes the port real.
+// bindRTP binds an even UDP port on the phone's host for a call's RTP
+// (RFC 3550 keeps odd ports for RTCP).
 func (p *Phone) bindRTP() (net.PacketConn, error) {
 	var odd []net.PacketConn
 	defer func() {

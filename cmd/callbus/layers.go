@@ -62,7 +62,7 @@ func (m *Main) openLayers(ctx context.Context) error {
 		return fmt.Errorf("rtp: %w", err)
 	}
 	m.layers.opened = append(m.layers.opened, m.layers.rtp)
-	if m.layers.media, err = media.New(media.Config{ExternalIP: advertised}, b, log); err != nil {
+	if m.layers.media, err = media.New(media.Config{ExternalIP: advertised, MediaDir: cfg.MediaDir}, b, log); err != nil {
 		return err
 	}
 	if err := m.layers.media.Open(ctx); err != nil {
