@@ -1,0 +1,232 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/callbus/callbus/callcore"
+	"github.com/callbus/callbus/callcore/events"
+)
+
+// schemaVersion is the version of the tables below, kept in meta; a newer
+// file is refused rather than misread.
+const schemaVersion = 1
+
+// The schema. Times are Unix nanoseconds (UTC); empty strings are NULL in
+// the indexed columns so the indexes stay small.
+//
+// events.call_id is the call the writer attributed the event to when it
+// stored it (its session, or the call of its SIP Call-ID, transaction or
+// cause); events.sip_call_id is the SIP Call-ID of a SIP transport event
+// (from its headers, else its transaction, else its cause). A call's flow
+// is the union of both, which also catches the SIP events published before
+// the session that owns their Call-ID existed (an incoming INVITE).
+const schema = `
+CREATE TABLE IF NOT EXISTS meta (
+	key   TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS calls (
+	id          TEXT PRIMARY KEY,
+	created_at  INTEGER NOT NULL,
+	state       TEXT NOT NULL,
+	seq         INTEGER NOT NULL,
+	sip_call_id TEXT,
+	note        TEXT,
+	call        BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS calls_created ON calls (created_at DESC, id DESC);
+CREATE INDEX IF NOT EXISTS calls_state ON calls (state, created_at DESC, id DESC);
+CREATE TABLE IF NOT EXISTS events (
+	seq         INTEGER PRIMARY KEY,
+	id          TEXT NOT NULL,
+	time        INTEGER NOT NULL,
+	channel     TEXT NOT NULL,
+	type        TEXT NOT NULL,
+	session_id  TEXT,
+	call_id     TEXT,
+	sip_call_id TEXT,
+	cause       TEXT,
+	frame       BLOB NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_call ON events (call_id, seq) WHERE call_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_sip ON events (sip_call_id, seq) WHERE sip_call_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS recordings (
+	id          TEXT PRIMARY KEY,
+	call_id     TEXT NOT NULL,
+	file_path   TEXT NOT NULL,
+	format      TEXT NOT NULL,
+	duration_ms INTEGER NOT NULL,
+	created_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS recordings_created ON recordings (created_at DESC, id DESC);
+CREATE TABLE IF NOT EXISTS registrations (
+	id         TEXT PRIMARY KEY,
+	registrar  TEXT NOT NULL,
+	aor        TEXT NOT NULL,
+	username   TEXT NOT NULL,
+	status     TEXT NOT NULL,
+	error      TEXT NOT NULL,
+	expires    INTEGER NOT NULL,
+	updated_at INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS gaps (
+	from_seq INTEGER NOT NULL,
+	to_seq   INTEGER NOT NULL,
+	dropped  INTEGER NOT NULL,
+	reason   TEXT NOT NULL,
+	at       INTEGER NOT NULL
+);
+`
+
+func migrate(ctx context.Context, db *sql.DB) error {
+	var v sql.NullString
+	err := db.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'schema_version'`).Scan(&v)
+	if err == nil {
+		n, perr := strconv.Atoi(v.String)
+		if perr != nil || n > schemaVersion {
+			return fmt.Errorf("schema version %q is not one this build knows (%d)", v.String, schemaVersion)
+		}
+	}
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, schema); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO meta (key, value) VALUES ('schema_version', ?)
+		ON CONFLICT (key) DO UPDATE SET value = excluded.value`, strconv.Itoa(schemaVersion)); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// restartMessage is the detail of the CallEnded the store records for a call
+// a restart cut off.
+const restartMessage = "callbus restarted while the call was live; its SIP dialog did not survive the restart"
+
+// endOrphans ends the calls a previous run left live: see Open.
+func (s *Store) endOrphans(ctx context.Context) error {
+	rows, err := s.wdb.QueryContext(ctx, `SELECT id, call FROM calls WHERE state != ? ORDER BY created_at, id`,
+		string(callcore.StateTerminated))
+	if err != nil {
+		return fmt.Errorf("end live calls: %w", err)
+	}
+	type orphan struct {
+		id   string
+		call callcore.Call
+	}
+	var orphans []orphan
+	for rows.Next() {
+		var o orphan
+		var raw []byte
+		if err := rows.Scan(&o.id, &raw); err != nil {
+			rows.Close()
+			return fmt.Errorf("end live calls: %w", err)
+		}
+		if err := json.Unmarshal(raw, &o.call); err != nil {
+			rows.Close()
+			return fmt.Errorf("end live calls: call %s: %w", o.id, err)
+		}
+		orphans = append(orphans, o)
+	}
+	if err := rows.Close(); err != nil {
+		return fmt.Errorf("end live calls: %w", err)
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("end live calls: %w", err)
+	}
+	if len(orphans) == 0 {
+		return nil
+	}
+	var node sql.NullString
+	_ = s.wdb.QueryRowContext(ctx, `SELECT json_extract(CAST(frame AS TEXT), '$.node') FROM events ORDER BY seq DESC LIMIT 1`).Scan(&node)
+	if node.String == "" {
+		node.String = "local"
+	}
+	tx, err := s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("end live calls: %w", err)
+	}
+	defer tx.Rollback()
+	now := time.Now().UTC()
+	seq := s.lastSeq.Load()
+	for _, o := range orphans {
+		seq++
+		c := o.call
+		c.State, c.EndReason, c.EndedAt = callcore.StateTerminated, callcore.EndFailed, now
+		ev := &events.CallEnded{SessionRef: events.SessionRef{SessionID: o.id}, Reason: string(callcore.EndFailed), Message: restartMessage}
+		env := events.Envelope{Seq: seq, ID: s.ids.next(), Time: now, Node: node.String}
+		frame, err := events.Marshal(env, ev)
+		if err != nil {
+			return fmt.Errorf("end live call %s: %w", o.id, err)
+		}
+		raw, err := json.Marshal(c)
+		if err != nil {
+			return fmt.Errorf("end live call %s: %w", o.id, err)
+		}
+		if _, err := tx.ExecContext(ctx, insertEventSQL, seq, env.ID.String(), now.UnixNano(), ev.Channel(), ev.Type(),
+			o.id, o.id, nil, nil, frame); err != nil {
+			return fmt.Errorf("end live call %s: %w", o.id, err)
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE calls SET state = ?, seq = ?, note = ?, call = ? WHERE id = ?`,
+			string(c.State), seq, restartMessage, raw, o.id); err != nil {
+			return fmt.Errorf("end live call %s: %w", o.id, err)
+		}
+		s.log.Warn("call left live by the previous run marked failed", "session_id", o.id, "seq", seq)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("end live calls: %w", err)
+	}
+	s.lastSeq.Store(seq)
+	return nil
+}
+
+const insertEventSQL = `INSERT INTO events (seq, id, time, channel, type, session_id, call_id, sip_call_id, cause, frame)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (seq) DO NOTHING`
+
+// insertEventsSQL is insertEventSQL for n rows at once.
+func insertEventsSQL(n int) string {
+	var b strings.Builder
+	b.WriteString(`INSERT INTO events (seq, id, time, channel, type, session_id, call_id, sip_call_id, cause, frame) VALUES `)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+	}
+	b.WriteString(" ON CONFLICT (seq) DO NOTHING")
+	return b.String()
+}
+
+const upsertCallSQL = `INSERT INTO calls (id, created_at, state, seq, sip_call_id, call) VALUES (?, ?, ?, ?, ?, ?)
+	ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at, state = excluded.state, seq = excluded.seq,
+	sip_call_id = excluded.sip_call_id, call = excluded.call`
+
+const upsertRecordingSQL = `INSERT INTO recordings (id, call_id, file_path, format, duration_ms, created_at) VALUES (?, ?, ?, ?, ?, ?)
+	ON CONFLICT (id) DO UPDATE SET call_id = excluded.call_id, file_path = excluded.file_path, format = excluded.format,
+	duration_ms = excluded.duration_ms`
+
+const upsertRegistrationSQL = `INSERT INTO registrations (id, registrar, aor, username, status, error, expires, updated_at)
+	VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+	ON CONFLICT (id) DO UPDATE SET registrar = excluded.registrar, aor = excluded.aor, username = excluded.username,
+	status = excluded.status, error = excluded.error, expires = excluded.expires, updated_at = excluded.updated_at`
+
+const insertGapSQL = `INSERT INTO gaps (from_seq, to_seq, dropped, reason, at) VALUES (?, ?, ?, ?, ?)`
+
+func nullStr(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}

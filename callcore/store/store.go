@@ -1,0 +1,362 @@
+// Package store keeps callbus's durable history in SQLite (DESIGN.md §1):
+// the call resources, every control-plane event of the bus as the §6 JSON
+// frame the WebSocket feed sends, recordings and registrations.
+//
+// The store learns everything from a bus tap (Attach), so the bus never
+// waits on disk: a writer goroutine batches what the tap yields into one
+// transaction per BatchInterval or BatchSize. A tap that falls behind is
+// reopened with a replay of the bus's history, so nothing is lost unless
+// the history itself was too short; that loss is logged and counted (Lost),
+// never silent. Queries (Call, Calls, CallEvents…) read through a pool of
+// read-only connections with prepared statements; WAL lets them run while
+// the writer commits.
+package store
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/callbus/callbus/callcore"
+	"github.com/callbus/callbus/callcore/bus"
+	"github.com/callbus/callbus/callcore/events"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver (pure Go)
+)
+
+// FileName is the name of the database file inside Config.Dir.
+const FileName = "callbus.db"
+
+// Config configures a Store. Only Dir is required.
+type Config struct {
+	// Dir is the data directory (CALLBUS_DATA_DIR); the database is
+	// Dir/callbus.db. Open creates Dir when it is missing.
+	Dir string
+	// Snapshot returns the session layer's current view of a call
+	// (cmd/callbus wires it to the session). When nil, or when it reports
+	// false, the store folds the call from the session_to_app events itself.
+	// It is called from the store's writer goroutine and must be safe for
+	// concurrent use with the session.
+	Snapshot func(id string) (callcore.Call, bool)
+	// BatchInterval is how long a batch may wait before it is committed.
+	// Default 20ms.
+	BatchInterval time.Duration
+	// BatchSize bounds the events committed in one transaction. Default 1024.
+	BatchSize int
+	// TapBuffer is the Buffer of the store's bus tap. Default 65536.
+	TapBuffer int
+	// Logger receives the store's warnings and errors. Default slog.Default().
+	Logger *slog.Logger
+}
+
+func (c Config) withDefaults() Config {
+	if c.BatchInterval <= 0 {
+		c.BatchInterval = 20 * time.Millisecond
+	}
+	if c.BatchSize <= 0 {
+		c.BatchSize = 1024
+	}
+	if c.TapBuffer <= 0 {
+		c.TapBuffer = 65536
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Store is the durable history of one callbus node. Its query methods are
+// safe for concurrent use.
+type Store struct {
+	cfg   Config
+	log   *slog.Logger
+	path  string
+	wdb   *sql.DB // the one writer connection
+	rdb   *sql.DB // read-only pool
+	q     queries
+	cache *callCache
+	ids   idSource
+
+	lastSeq   atomic.Uint64 // highest seq stored (committed)
+	lost      atomic.Uint64 // control-plane events the store never received
+	committed atomic.Uint64 // every seq <= committed is applied and committed (or known lost)
+	want      atomic.Uint64 // the highest seq a Sync waits for
+
+	mu       sync.Mutex
+	attached bool
+	closed   bool
+	bus      bus.Bus
+	tap      bus.Tap
+	tick     chan struct{} // closed and replaced at every commit: wakes Sync
+	flush    chan struct{} // Sync asks the writer to commit now
+	done     chan struct{} // closed when the writer goroutines have returned
+
+	closeOnce  sync.Once
+	closeErr   error
+	closedFlag atomic.Bool
+
+	cancel context.CancelFunc
+	ctx    context.Context
+}
+
+// Errors of the store's lifecycle.
+var (
+	ErrClosed      = errors.New("store: closed")
+	ErrNotAttached = errors.New("store: not attached to a bus")
+	ErrAttached    = errors.New("store: already attached to a bus")
+	// ErrBusBehind means the bus numbers its events below what the store
+	// already holds: it was not started with StartSeq = Store.LastSeq().
+	ErrBusBehind = errors.New("store: bus seq is behind the stored events")
+)
+
+// Open opens the database Dir/callbus.db, creating Dir, the file and its
+// tables when missing. It binds nothing else and starts no goroutine.
+//
+// Calls that a previous run left live (not terminated) are ended: their SIP
+// dialogs did not survive the restart. Each such call row becomes state
+// terminated, end_reason failed, ended_at now, and a CallEnded event with
+// that reason and a message saying why is stored for it with the next seq,
+// so GET /v1/calls/{id}/events shows what happened. Open returns an error
+// wrapping the SQLite error when the file cannot be opened or migrated.
+func Open(ctx context.Context, cfg Config) (*Store, error) {
+	cfg = cfg.withDefaults()
+	if cfg.Dir == "" {
+		return nil, errors.New("store: open: Config.Dir is empty")
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("store: open: create data dir: %w", err)
+	}
+	path := filepath.Join(cfg.Dir, FileName)
+	s := &Store{cfg: cfg, log: cfg.Logger, path: path, tick: make(chan struct{}), flush: make(chan struct{}, 1),
+		cache: newCallCache(1 << 14)}
+	s.ids.init()
+	var err error
+	if s.wdb, err = openDB(path, false); err != nil {
+		return nil, err
+	}
+	s.wdb.SetMaxOpenConns(1)
+	s.wdb.SetMaxIdleConns(1)
+	s.wdb.SetConnMaxLifetime(0)
+	s.wdb.SetConnMaxIdleTime(0)
+	if err := migrate(ctx, s.wdb); err != nil {
+		s.wdb.Close()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	if s.rdb, err = openDB(path, true); err != nil {
+		s.wdb.Close()
+		return nil, err
+	}
+	s.rdb.SetMaxOpenConns(8)
+	s.rdb.SetMaxIdleConns(8)
+	s.rdb.SetConnMaxLifetime(0)
+	s.rdb.SetConnMaxIdleTime(0)
+	if err := s.q.prepare(ctx, s.rdb); err != nil {
+		s.closeDBs()
+		return nil, fmt.Errorf("store: open %s: prepare: %w", path, err)
+	}
+	var last sql.NullInt64
+	if err := s.wdb.QueryRowContext(ctx, `SELECT max(seq) FROM events`).Scan(&last); err != nil {
+		s.closeDBs()
+		return nil, fmt.Errorf("store: open %s: last seq: %w", path, err)
+	}
+	s.lastSeq.Store(uint64(last.Int64))
+	if err := s.endOrphans(ctx); err != nil {
+		s.closeDBs()
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	s.committed.Store(s.lastSeq.Load())
+	return s, nil
+}
+
+func openDB(path string, readOnly bool) (*sql.DB, error) {
+	q := url.Values{}
+	q.Set("_busy_timeout", "10000")
+	q.Set("_journal_mode", "WAL")
+	q.Set("_synchronous", "NORMAL")
+	if readOnly {
+		q.Set("_query_only", "1")
+	} else {
+		q.Set("_txlock", "immediate")
+	}
+	dsn := "file:" + path + "?" + q.Encode()
+	db, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
+	}
+	return db, nil
+}
+
+func (s *Store) closeDBs() error {
+	s.q.close()
+	var errs []error
+	if s.rdb != nil {
+		errs = append(errs, s.rdb.Close())
+	}
+	if s.wdb != nil {
+		errs = append(errs, s.wdb.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// isClosed reports whether Close was called; queries then return ErrClosed.
+func (s *Store) isClosed() bool { return s.closedFlag.Load() }
+
+// LastSeq returns the highest control-plane seq stored. cmd/callbus starts
+// the bus with bus.Config.StartSeq = LastSeq() so that seqs continue and are
+// never reused across restarts.
+func (s *Store) LastSeq() uint64 { return s.lastSeq.Load() }
+
+// Lost returns how many control-plane events this store never received
+// because the bus no longer retained them when its tap caught up. Each loss
+// is also logged with the missed seq range and kept in the gaps table.
+func (s *Store) Lost() uint64 { return s.lost.Load() }
+
+// Attach opens a control-plane tap on b, replaying what b retains after the
+// store's LastSeq, and starts the writer goroutines. It returns ErrBusBehind
+// when b's LastSeq is below the store's (b was not started with StartSeq =
+// LastSeq()), ErrAttached when called twice, ErrClosed after Close, and the
+// bus's error when the tap cannot be opened.
+func (s *Store) Attach(b bus.Bus) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	if s.attached {
+		return ErrAttached
+	}
+	since := s.lastSeq.Load()
+	if bl := b.LastSeq(); bl < since {
+		return fmt.Errorf("%w: bus at seq %d, store at %d; start the bus with StartSeq = store.LastSeq()", ErrBusBehind, bl, since)
+	}
+	tap, err := b.Tap(s.tapConfig(since))
+	if err != nil {
+		return fmt.Errorf("store: attach: open tap: %w", err)
+	}
+	s.attached, s.bus, s.tap = true, b, tap
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.done = make(chan struct{})
+	recs := make(chan bus.Record, 1024)
+	w := newWriter(s)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); s.pump(tap, since, recs) }()
+	go func() { defer wg.Done(); w.run(recs) }()
+	go func() { wg.Wait(); close(s.done) }()
+	return nil
+}
+
+func (s *Store) tapConfig(since uint64) bus.TapConfig {
+	return bus.TapConfig{Name: "store", Buffer: s.cfg.TapBuffer, Replay: true, Since: since}
+}
+
+// Sync returns once every event with seq <= b.LastSeq(), read when Sync is
+// called, is applied and committed, so that queries made after Sync see
+// them. It returns ErrNotAttached before Attach, ErrClosed when the store
+// closes first, and ctx's error when ctx ends first.
+func (s *Store) Sync(ctx context.Context) error {
+	s.mu.Lock()
+	if !s.attached {
+		s.mu.Unlock()
+		return ErrNotAttached
+	}
+	b, done := s.bus, s.done
+	s.mu.Unlock()
+	target := b.LastSeq()
+	for {
+		w := s.want.Load()
+		if w >= target || s.want.CompareAndSwap(w, target) {
+			break
+		}
+	}
+	for {
+		s.mu.Lock()
+		tick := s.tick
+		s.mu.Unlock()
+		if s.committed.Load() >= target {
+			return nil
+		}
+		select {
+		case s.flush <- struct{}{}:
+		default:
+		}
+		select {
+		case <-tick:
+		case <-done:
+			if s.committed.Load() >= target {
+				return nil
+			}
+			return ErrClosed
+		case <-ctx.Done():
+			return fmt.Errorf("store: sync to seq %d (at %d): %w", target, s.committed.Load(), ctx.Err())
+		}
+	}
+}
+
+// advance publishes a commit: seqs through seq are applied and durable.
+func (s *Store) advance(seq, stored uint64) {
+	if stored > s.lastSeq.Load() {
+		s.lastSeq.Store(stored)
+	}
+	s.mu.Lock()
+	if seq > s.committed.Load() {
+		s.committed.Store(seq)
+	}
+	close(s.tick)
+	s.tick = make(chan struct{})
+	s.mu.Unlock()
+}
+
+// Close stops the store: it closes the tap, commits what the tap still
+// held (call it after the bus has closed to keep every event), and closes
+// the database. It is idempotent; later calls wait for the first and
+// return its result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		s.closedFlag.Store(true)
+		tap, done := s.tap, s.done
+		s.mu.Unlock()
+		if tap != nil {
+			_ = tap.Close() // queued records stay readable; the pump drains them
+			<-done
+			s.cancel()
+		}
+		if err := s.closeDBs(); err != nil {
+			s.closeErr = fmt.Errorf("store: close %s: %w", s.path, err)
+		}
+	})
+	return s.closeErr
+}
+
+// idSource makes event ids for the events the store itself records (the
+// CallEnded of a call a restart cut off), the way the bus makes them: a
+// random high half and a counter.
+type idSource struct {
+	hi uint64
+	lo atomic.Uint64
+}
+
+func (g *idSource) init() {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on supported platforms
+	g.hi = binary.BigEndian.Uint64(b[:])
+}
+
+func (g *idSource) next() events.ID { return events.ID{Hi: g.hi, Lo: g.lo.Add(1)} }
+
+// notFound returns the *callcore.Error of an unknown resource.
+func notFound(kind, id string) error {
+	return &callcore.Error{Code: callcore.CodeNotFound, Message: fmt.Sprintf("%s %q not found", kind, id)}
+}

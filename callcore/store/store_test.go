@@ -1,0 +1,667 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/callbus/callbus/callcore"
+	"github.com/callbus/callbus/callcore/bus"
+	"github.com/callbus/callbus/callcore/events"
+	"github.com/callbus/callbus/internal/bustest"
+)
+
+// inboundSetup publishes an incoming call up to its answer, as transport,
+// dialog, session and media would.
+func inboundSetup(t testing.TB, b bus.Bus, id, sip string) {
+	t.Helper()
+	publishAll(t, b, inboundEvents(id, sip))
+}
+
+func publishAll(t testing.TB, b bus.Bus, evs []events.Event) {
+	t.Helper()
+	for _, ev := range evs {
+		bustest.Publish(t, b, ev)
+	}
+}
+
+func inboundEvents(id, sip string) []events.Event {
+	return []events.Event{
+		&events.SipMessageReceived{Source: "192.0.2.10:5060", Method: "INVITE", Headers: hdrs(sip, "CSeq", "1 INVITE"), TransactionID: "st_" + sip},
+		// A transaction-only response: no Call-ID header, matched by its transaction.
+		&events.SendSipResponse{TransactionID: "st_" + sip, StatusCode: 100, ReasonPhrase: "Trying"},
+		&events.IncomingCall{SessionRef: ref(id), CallID: sip, From: "<sip:alice@example.com>", To: "<sip:bob@callbus>", Headers: hdrs(sip)},
+		&events.CallCreated{SessionRef: ref(id), Direction: "inbound", From: "<sip:alice@example.com>", To: "<sip:bob@callbus>", SipCallID: sip},
+		&events.SendSipResponse{TransactionID: "st_" + sip, StatusCode: 180, ReasonPhrase: "Ringing", Headers: hdrs(sip)},
+		&events.CallStateChanged{SessionRef: ref(id), NewState: "ringing"},
+		&events.CallRinging{SessionRef: ref(id)},
+		&events.CmdAnswerCall{SessionRef: ref(id)},
+		&events.StartMediaStream{SessionRef: ref(id)},
+		&events.MediaStreamStarted{SessionRef: ref(id), LocalPort: 20000, Codec: "PCMU"},
+		&events.AcceptCall{SessionRef: ref(id)},
+		&events.SendSipResponse{TransactionID: "st_" + sip, StatusCode: 200, ReasonPhrase: "OK", Headers: hdrs(sip)},
+		&events.SipMessageReceived{Method: "ACK", Headers: hdrs(sip), TransactionID: "st_" + sip},
+		&events.CallEstablished{SessionRef: ref(id)},
+		&events.CallAnswered{SessionRef: ref(id), Codec: "PCMU"},
+	}
+}
+
+// hangup publishes a local hang-up of an established call: BYE, its 200,
+// and the end.
+func hangup(t testing.TB, b bus.Bus, id, sip string) {
+	t.Helper()
+	publishAll(t, b, hangupEvents(id, sip))
+}
+
+func hangupEvents(id, sip string) []events.Event {
+	return []events.Event{
+		&events.CmdHangupCall{SessionRef: ref(id)},
+		&events.TerminateSession{SessionRef: ref(id), Reason: "local_hangup"},
+		&events.SendSipMessage{Destination: "sip:alice@192.0.2.10", Method: "BYE", Headers: hdrs(sip, "CSeq", "2 BYE"), TransactionID: "ct_bye_" + sip},
+		// A response whose headers lost the Call-ID: matched by transaction.
+		&events.SipResponseReceived{TransactionID: "ct_bye_" + sip, StatusCode: 200, ReasonPhrase: "OK"},
+		&events.CallTerminated{SessionRef: ref(id), Reason: "local_hangup"},
+		&events.StopMediaStream{SessionRef: ref(id)},
+		&events.MediaStreamStopped{SessionRef: ref(id), Reason: "stopped"},
+		&events.CallEnded{SessionRef: ref(id), Reason: "local_hangup"},
+	}
+}
+
+func TestInboundLifecycleFolded(t *testing.T) {
+	b, s := attached(t, Config{}, bus.Config{})
+	const id, sip = "n1.in1", "sip-in-1@192.0.2.10"
+	// Another call at the same time, whose events must stay out of id's flow.
+	inboundSetup(t, b, "n1.other", "sip-other@192.0.2.10")
+	inboundSetup(t, b, id, sip)
+	syncT(t, s)
+
+	c := getCall(t, s, id)
+	evs := callEvents(t, s, id)
+	created, answered := findType(t, evs, "CallCreated"), findType(t, evs, "CallAnswered")
+	want := callcore.Call{ID: id, Direction: callcore.Inbound, From: "<sip:alice@example.com>", To: "<sip:bob@callbus>",
+		State: callcore.StateActive, CreatedAt: created.Time, AnsweredAt: answered.Time, SipCallID: sip,
+		Media: callcore.CallMedia{Codec: "PCMU"}}
+	if !equalCall(c, want) {
+		t.Fatalf("after answer:\n got %+v\nwant %+v", c, want)
+	}
+
+	for _, ev := range []events.Event{
+		&events.MediaQualityUpdate{SessionRef: ref(id), QualityMetrics: events.QualityMetrics{MOS: 4.3, PacketLossPct: 0.5, JitterMS: 2, PacketsSent: 100, PacketsReceived: 99}},
+		&events.CallHeld{SessionRef: ref(id), By: events.ByLocal},
+	} {
+		bustest.Publish(t, b, ev)
+	}
+	syncT(t, s)
+	c = getCall(t, s, id)
+	if c.State != callcore.StateOnHold || !c.Held {
+		t.Fatalf("after CallHeld: state %s held %v", c.State, c.Held)
+	}
+	if q := c.Media.Quality; q == nil || q.MOS != 4.3 || q.PacketsReceived != 99 {
+		t.Fatalf("quality = %+v", q)
+	}
+	for _, ev := range []events.Event{
+		&events.CallResumed{SessionRef: ref(id), By: events.ByLocal},
+		&events.CallBridged{SessionRef: ref(id), PeerSessionID: "n1.other"},
+		&events.RecordingFinished{SessionRef: ref(id), RecordingID: "rec_1", FilePath: "/data/rec_1.wav", DurationMS: 1500},
+	} {
+		bustest.Publish(t, b, ev)
+	}
+	syncT(t, s)
+	c = getCall(t, s, id)
+	if c.State != callcore.StateActive || c.Held || c.BridgedWith != "n1.other" || c.RecordingID != "rec_1" {
+		t.Fatalf("after resume/bridge/record: %+v", c)
+	}
+
+	hangup(t, b, id, sip)
+	syncT(t, s)
+	evs = callEvents(t, s, id)
+	ended := findType(t, evs, "CallEnded")
+	c = getCall(t, s, id)
+	want.State, want.Held, want.BridgedWith, want.RecordingID = callcore.StateTerminated, false, "n1.other", "rec_1"
+	want.EndedAt, want.EndReason = ended.Time, callcore.EndLocalHangup
+	want.Media.Quality = &callcore.CallQuality{MOS: 4.3, PacketLossPct: 0.5, JitterMS: 2, PacketsSent: 100, PacketsReceived: 99}
+	if !equalCall(c, want) {
+		t.Fatalf("after hang-up:\n got %+v\nwant %+v", c, want)
+	}
+
+	// The whole flow: every session event and every SIP event of the
+	// Call-ID (the INVITE before the session existed, the transaction-only
+	// 100, the BYE's response without a Call-ID), none of the other call.
+	got := types(t, evs)
+	wantTypes := []string{"SipMessageReceived", "SendSipResponse", "IncomingCall", "CallCreated", "SendSipResponse",
+		"CallStateChanged", "CallRinging", "AnswerCall", "StartMediaStream", "MediaStreamStarted", "AcceptCall",
+		"SendSipResponse", "SipMessageReceived", "CallEstablished", "CallAnswered", "MediaQualityUpdate", "CallHeld",
+		"CallResumed", "CallBridged", "RecordingFinished", "HangupCall", "TerminateSession", "SendSipMessage",
+		"SipResponseReceived", "CallTerminated", "StopMediaStream", "MediaStreamStopped", "CallEnded"}
+	if !slices.Equal(got, wantTypes) {
+		t.Fatalf("flow:\n got %v\nwant %v", got, wantTypes)
+	}
+	for i := 1; i < len(evs); i++ {
+		if evs[i].Seq <= evs[i-1].Seq {
+			t.Fatalf("flow not in seq order at %d: %d after %d", i, evs[i].Seq, evs[i-1].Seq)
+		}
+	}
+	for _, e := range evs {
+		if f := frame(t, e); f.SessionID != "" && f.SessionID != id {
+			t.Fatalf("event of session %s in %s's flow: %s", f.SessionID, id, e.Frame)
+		}
+		if strings.Contains(string(e.Frame), "sip-other@") {
+			t.Fatalf("the other call's SIP event in the flow: %s", e.Frame)
+		}
+	}
+	other := getCall(t, s, "n1.other")
+	if other.State != callcore.StateActive {
+		t.Fatalf("other call state %s", other.State)
+	}
+}
+
+// equalCall compares calls with times compared as instants.
+func equalCall(a, b callcore.Call) bool {
+	if !a.CreatedAt.Equal(b.CreatedAt) || !a.AnsweredAt.Equal(b.AnsweredAt) || !a.EndedAt.Equal(b.EndedAt) {
+		return false
+	}
+	if (a.Media.Quality == nil) != (b.Media.Quality == nil) || (a.Media.Quality != nil && *a.Media.Quality != *b.Media.Quality) {
+		return false
+	}
+	a.CreatedAt, a.AnsweredAt, a.EndedAt, a.Media.Quality = b.CreatedAt, b.AnsweredAt, b.EndedAt, b.Media.Quality
+	return a == b
+}
+
+func TestOutboundLifecycleFolded(t *testing.T) {
+	b, s := attached(t, Config{}, bus.Config{})
+	const id, sip = "n1.out1", "sip-out-1@callbus"
+	for _, ev := range []events.Event{
+		&events.CmdMakeCall{SessionRef: ref(id), From: "sip:callbus@host", To: "sip:carol@192.0.2.30", ClientState: "abc"},
+		&events.CallCreated{SessionRef: ref(id), Direction: "outbound", From: "sip:callbus@host", To: "sip:carol@192.0.2.30", ClientState: "abc"},
+		&events.StartMediaStream{SessionRef: ref(id)},
+		&events.MediaStreamStarted{SessionRef: ref(id), LocalPort: 20002, Codec: "PCMU"},
+		// The SIP Call-ID is learned from the INVITE the session asked for.
+		&events.InitiateCall{SessionRef: ref(id), From: "sip:callbus@host", To: "sip:carol@192.0.2.30", Headers: hdrs(sip)},
+		&events.SendSipMessage{Destination: "sip:carol@192.0.2.30", Method: "INVITE", Headers: hdrs(sip, "CSeq", "1 INVITE"), TransactionID: "ct_inv"},
+	} {
+		bustest.Publish(t, b, ev)
+	}
+	syncT(t, s)
+	c := getCall(t, s, id)
+	if c.State != callcore.StateInitiating || c.Direction != callcore.Outbound || c.ClientState != "abc" || c.SipCallID != sip {
+		t.Fatalf("after INVITE: %+v", c)
+	}
+	for _, ev := range []events.Event{
+		&events.SipResponseReceived{TransactionID: "ct_inv", StatusCode: 180, ReasonPhrase: "Ringing", Headers: hdrs(sip)},
+		&events.CallStateChanged{SessionRef: ref(id), NewState: "ringing"},
+		&events.CallRinging{SessionRef: ref(id)},
+	} {
+		bustest.Publish(t, b, ev)
+	}
+	syncT(t, s)
+	if c := getCall(t, s, id); c.State != callcore.StateRinging {
+		t.Fatalf("after 180: state %s", c.State)
+	}
+	for _, ev := range []events.Event{
+		&events.SipResponseReceived{TransactionID: "ct_inv", StatusCode: 200, ReasonPhrase: "OK", Headers: hdrs(sip)},
+		&events.SendSipMessage{Destination: "sip:carol@192.0.2.30", Method: "ACK", Headers: hdrs(sip)},
+		&events.CallEstablished{SessionRef: ref(id)},
+		&events.CallAnswered{SessionRef: ref(id), Codec: "PCMA"},
+		// The far end hangs up.
+		&events.SipMessageReceived{Method: "BYE", Headers: hdrs(sip), TransactionID: "st_bye"},
+		&events.SendSipResponse{TransactionID: "st_bye", StatusCode: 200, ReasonPhrase: "OK"},
+		&events.CallTerminated{SessionRef: ref(id), Reason: "remote_hangup"},
+		&events.CallEnded{SessionRef: ref(id), Reason: "remote_hangup", SipStatus: 200},
+	} {
+		bustest.Publish(t, b, ev)
+	}
+	syncT(t, s)
+	c = getCall(t, s, id)
+	evs := callEvents(t, s, id)
+	if c.State != callcore.StateTerminated || c.EndReason != callcore.EndRemoteHangup || c.SipStatus != 200 ||
+		c.Media.Codec != "PCMA" || !c.AnsweredAt.Equal(findType(t, evs, "CallAnswered").Time) ||
+		!c.EndedAt.Equal(findType(t, evs, "CallEnded").Time) || !c.CreatedAt.Equal(findType(t, evs, "CallCreated").Time) {
+		t.Fatalf("after BYE: %+v", c)
+	}
+	want := []string{"MakeCall", "CallCreated", "StartMediaStream", "MediaStreamStarted", "InitiateCall", "SendSipMessage",
+		"SipResponseReceived", "CallStateChanged", "CallRinging", "SipResponseReceived", "SendSipMessage", "CallEstablished",
+		"CallAnswered", "SipMessageReceived", "SendSipResponse", "CallTerminated", "CallEnded"}
+	if got := types(t, evs); !slices.Equal(got, want) {
+		t.Fatalf("flow:\n got %v\nwant %v", got, want)
+	}
+}
+
+func TestLifecycleWithSnapshot(t *testing.T) {
+	snaps := &snapshots{}
+	b, s := attached(t, Config{Snapshot: snaps.get}, bus.Config{})
+	const id, sip = "n1.snap", "sip-snap@192.0.2.10"
+	created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	// The session's view holds what the events do not carry (RTP addresses).
+	view := callcore.Call{ID: id, Direction: callcore.Inbound, From: "a", To: "b", State: callcore.StateRinging,
+		CreatedAt: created, SipCallID: sip, Media: callcore.CallMedia{LocalRTP: "127.0.0.1:20000", RemoteRTP: "192.0.2.10:49170"}}
+	snaps.set(view)
+	inboundSetup(t, b, id, sip)
+	syncT(t, s)
+	if c := getCall(t, s, id); !equalCall(c, view) {
+		t.Fatalf("stored %+v, want the snapshot %+v", c, view)
+	}
+	view.State, view.AnsweredAt, view.Media.Codec = callcore.StateActive, created.Add(time.Second), "PCMU"
+	snaps.set(view)
+	bustest.Publish(t, b, &events.CallHeld{SessionRef: ref(id)}) // the snapshot wins over the fold
+	syncT(t, s)
+	if c := getCall(t, s, id); !equalCall(c, view) {
+		t.Fatalf("stored %+v, want the snapshot %+v", c, view)
+	}
+	// The session forgets the call once over: the store folds the rest on
+	// top of the last snapshot.
+	snaps.forget(id)
+	hangup(t, b, id, sip)
+	syncT(t, s)
+	c := getCall(t, s, id)
+	if c.State != callcore.StateTerminated || c.EndReason != callcore.EndLocalHangup || c.Media.LocalRTP != "127.0.0.1:20000" ||
+		!c.CreatedAt.Equal(created) {
+		t.Fatalf("after hang-up: %+v", c)
+	}
+	// Listing orders by the snapshot's created_at.
+	calls, _, err := s.Calls(ctxT(t), CallFilter{})
+	if err != nil || len(calls) != 1 || !calls[0].CreatedAt.Equal(created) {
+		t.Fatalf("Calls = %+v, %v", calls, err)
+	}
+	if snaps.asked == 0 {
+		t.Fatal("Snapshot was never asked")
+	}
+}
+
+func TestCallEventsByCause(t *testing.T) {
+	b, s := attached(t, Config{}, bus.Config{})
+	const id, sip = "n1.cause", "sip-cause@192.0.2.10"
+	inboundSetup(t, b, id, sip)
+	bustest.Publish(t, b, &events.SendSipMessage{Destination: "sip:alice@192.0.2.10", Method: "BYE", Headers: hdrs(sip), TransactionID: "ct_bye"})
+	syncT(t, s)
+	var byeID events.ID
+	for _, e := range callEvents(t, s, id) {
+		if f := frame(t, e); f.Type == "SendSipMessage" {
+			byeID = f.ID
+		}
+	}
+	if byeID.IsZero() {
+		t.Fatal("BYE not in the flow")
+	}
+	// A transport error that names neither transaction nor Call-ID, caused
+	// by the BYE; and one caused by it in turn.
+	ctx := bus.WithCause(ctxT(t), byeID)
+	if err := b.Publish(ctx, &events.TransportError{Error: "write udp: connection refused"}); err != nil {
+		t.Fatal(err)
+	}
+	// An event of nobody: not in the flow.
+	bustest.Publish(t, b, &events.TransportError{Error: "unrelated"})
+	syncT(t, s)
+	evs := callEvents(t, s, id)
+	var terr events.Frame
+	for _, e := range evs {
+		if f := frame(t, e); f.Type == "TransportError" {
+			if strings.Contains(string(f.Data), "unrelated") {
+				t.Fatalf("unrelated transport error in the flow: %s", e.Frame)
+			}
+			terr = f
+		}
+	}
+	if terr.Cause != byeID {
+		t.Fatalf("caused TransportError missing from the flow: %v", types(t, evs))
+	}
+	ctx = bus.WithCause(ctxT(t), terr.ID)
+	if err := b.Publish(ctx, &events.TransportError{Error: "second-hand"}); err != nil {
+		t.Fatal(err)
+	}
+	syncT(t, s)
+	evs = callEvents(t, s, id)
+	if last := frame(t, evs[len(evs)-1]); last.Type != "TransportError" || !strings.Contains(string(last.Data), "second-hand") {
+		t.Fatalf("event caused by an attributed event missing: last is %s", evs[len(evs)-1].Frame)
+	}
+
+	// Paging through the flow: afterSeq and limit.
+	all := callEvents(t, s, id)
+	page, err := s.CallEvents(ctxT(t), id, all[2].Seq, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(page) != 3 || page[0].Seq != all[3].Seq || page[2].Seq != all[5].Seq {
+		t.Fatalf("page after %d: %v", all[2].Seq, page)
+	}
+	if _, err := s.CallEvents(ctxT(t), "n1.nobody", 0, 0); err == nil {
+		t.Fatal("CallEvents of an unknown call: no error")
+	} else {
+		wantCode(t, err, callcore.CodeNotFound, "")
+	}
+	if _, err := s.Call(ctxT(t), "n1.nobody"); err == nil {
+		t.Fatal("Call of an unknown call: no error")
+	} else {
+		wantCode(t, err, callcore.CodeNotFound, "")
+	}
+}
+
+func TestCommandOfNoCallMakesNoRow(t *testing.T) {
+	b, s := attached(t, Config{}, bus.Config{})
+	// A refused MakeCall: the command is published, no call follows.
+	bustest.Publish(t, b, &events.CmdMakeCall{SessionRef: ref("n1.refused"), To: "bad"})
+	syncT(t, s)
+	if _, err := s.Call(ctxT(t), "n1.refused"); err == nil {
+		t.Fatal("a call row for a command that made no call")
+	}
+	calls, _, err := s.Calls(ctxT(t), CallFilter{})
+	if err != nil || len(calls) != 0 {
+		t.Fatalf("Calls = %v, %v", calls, err)
+	}
+}
+
+func TestCallsPagination(t *testing.T) {
+	b, s := attached(t, Config{}, bus.Config{})
+	const n = 120
+	ended := map[string]bool{}
+	for i := range n {
+		id := fmt.Sprintf("n1.c%03d", i)
+		bustest.Publish(t, b, &events.CallCreated{SessionRef: ref(id), Direction: "outbound", From: "a", To: "b"})
+		if i%3 == 0 {
+			bustest.Publish(t, b, &events.CallEnded{SessionRef: ref(id), Reason: "failed"})
+			ended[id] = true
+		}
+	}
+	syncT(t, s)
+
+	page := func(f CallFilter) ([]callcore.Call, string) {
+		t.Helper()
+		calls, next, err := s.Calls(ctxT(t), f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return calls, next
+	}
+	for _, tc := range []struct {
+		name  string
+		state callcore.CallState
+		want  int
+	}{
+		{"state=any", "", n},
+		{"state=terminated", callcore.StateTerminated, len(ended)},
+		{"state=initiating", callcore.StateInitiating, n - len(ended)},
+		{"state=active", callcore.StateActive, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			seen := map[string]bool{}
+			var all []callcore.Call
+			cursor, pages := "", 0
+			for {
+				calls, next := page(CallFilter{State: tc.state, Limit: 50, Cursor: cursor})
+				pages++
+				if len(calls) > 50 {
+					t.Fatalf("page of %d", len(calls))
+				}
+				for _, c := range calls {
+					if seen[c.ID] {
+						t.Fatalf("call %s twice", c.ID)
+					}
+					seen[c.ID] = true
+					if tc.state != "" && c.State != tc.state {
+						t.Fatalf("call %s in state %s under filter %s", c.ID, c.State, tc.state)
+					}
+					if ended[c.ID] != (c.State == callcore.StateTerminated) {
+						t.Fatalf("call %s state %s", c.ID, c.State)
+					}
+				}
+				all = append(all, calls...)
+				if next == "" {
+					break
+				}
+				if len(calls) != 50 {
+					t.Fatalf("short page of %d with a next cursor", len(calls))
+				}
+				cursor = next
+			}
+			if len(seen) != tc.want {
+				t.Fatalf("%d calls listed, want %d", len(seen), tc.want)
+			}
+			if wantPages := max(1, (tc.want+49)/50); pages != wantPages {
+				t.Fatalf("%d pages, want %d", pages, wantPages)
+			}
+			for i := 1; i < len(all); i++ {
+				a, b := all[i-1], all[i]
+				if a.CreatedAt.Before(b.CreatedAt) || (a.CreatedAt.Equal(b.CreatedAt) && a.ID < b.ID) {
+					t.Fatalf("not newest first at %d: %s %v then %s %v", i, a.ID, a.CreatedAt, b.ID, b.CreatedAt)
+				}
+			}
+		})
+	}
+	// Newest first: the last created is listed first.
+	calls, _ := page(CallFilter{Limit: 1})
+	if len(calls) != 1 || calls[0].ID != fmt.Sprintf("n1.c%03d", n-1) {
+		t.Fatalf("first listed = %v", calls)
+	}
+	if calls, _ := page(CallFilter{}); len(calls) != 50 {
+		t.Fatalf("default limit gives %d", len(calls))
+	}
+	for _, bad := range []string{"!!!", "bm9jb2xvbg", "eHl6OmFiYw"} { // not base64; "nocolon"; "xyz:abc"
+		_, _, err := s.Calls(ctxT(t), CallFilter{Cursor: bad})
+		wantCode(t, err, callcore.CodeValidationFailed, "cursor")
+	}
+	_, _, err := s.Calls(ctxT(t), CallFilter{State: "dancing"})
+	wantCode(t, err, callcore.CodeValidationFailed, "state")
+}
+
+func TestRestart(t *testing.T) {
+	dir := t.TempDir()
+	b1, err := bus.New(bus.Config{Node: "n1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1, err := Open(ctxT(t), Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.Attach(b1); err != nil {
+		t.Fatal(err)
+	}
+	inboundSetup(t, b1, "n1.done", "sip-done@x")
+	hangup(t, b1, "n1.done", "sip-done@x")
+	inboundSetup(t, b1, "n1.live", "sip-live@x")
+	before := callEventsAfterSync(t, s1, b1, "n1.done")
+	beforeLive := callEventsAfterSync(t, s1, b1, "n1.live")
+	// Events still in flight when the bus closes are kept by Close.
+	bustest.Publish(t, b1, &events.MediaQualityUpdate{SessionRef: ref("n1.live"), QualityMetrics: events.QualityMetrics{MOS: 4}})
+	oldLast := b1.LastSeq()
+	if err := b1.Close(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+
+	logged := &logs{}
+	s2 := openStore(t, dir, Config{Logger: slog.New(logged)})
+	// One CallEnded was recorded for the call left live.
+	if got := s2.LastSeq(); got != oldLast+1 {
+		t.Fatalf("LastSeq after restart = %d, want the old bus's %d + 1 for the live call's end", got, oldLast)
+	}
+	if len(logged.find("marked failed")) != 1 {
+		t.Fatalf("the ended live call was not logged: %v", logged.recs)
+	}
+	done := getCall(t, s2, "n1.done")
+	if done.State != callcore.StateTerminated || done.EndReason != callcore.EndLocalHangup {
+		t.Fatalf("ended call after restart: %+v", done)
+	}
+	if after := callEvents(t, s2, "n1.done"); !sameEvents(before, after) {
+		t.Fatalf("flow changed across the restart:\n before %v\n after %v", types(t, before), types(t, after))
+	}
+	live := getCall(t, s2, "n1.live")
+	if live.State != callcore.StateTerminated || live.EndReason != callcore.EndFailed || live.EndedAt.IsZero() {
+		t.Fatalf("live call after restart: %+v", live)
+	}
+	if live.Media.Quality == nil || live.Media.Quality.MOS != 4 {
+		t.Fatalf("event published just before the bus closed was lost: %+v", live.Media)
+	}
+	liveEvs := callEvents(t, s2, "n1.live")
+	if !sameEvents(beforeLive, liveEvs[:len(beforeLive)]) || len(liveEvs) != len(beforeLive)+2 {
+		t.Fatalf("live call's flow after restart: %v", types(t, liveEvs))
+	}
+	last := frame(t, liveEvs[len(liveEvs)-1])
+	if last.Type != "CallEnded" || last.Seq != oldLast+1 || last.Node != "n1" ||
+		!strings.Contains(string(last.Data), `"reason":"failed"`) || !strings.Contains(string(last.Data), "restarted") {
+		t.Fatalf("no CallEnded saying why the live call ended: %s", liveEvs[len(liveEvs)-1].Frame)
+	}
+	if _, _, err := events.Unmarshal(liveEvs[len(liveEvs)-1].Frame); err != nil {
+		t.Fatalf("the store's CallEnded is not a valid frame: %v", err)
+	}
+
+	// A bus that does not continue the seqs is refused.
+	if err := s2.Attach(bustest.NewBus(t, bus.Config{})); err == nil {
+		t.Fatal("Attach to a bus numbering from 0 over a store at seq > 0: no error")
+	}
+	b2 := bustest.NewBus(t, bus.Config{Node: "n1", StartSeq: s2.LastSeq()})
+	if err := s2.Attach(b2); err != nil {
+		t.Fatal(err)
+	}
+	bustest.Publish(t, b2, &events.CallCreated{SessionRef: ref("n1.new"), Direction: "outbound"})
+	syncT(t, s2)
+	evs := callEvents(t, s2, "n1.new")
+	if len(evs) != 1 || evs[0].Seq != oldLast+2 {
+		t.Fatalf("new run's first event: %v, want seq %d", evs, oldLast+2)
+	}
+	calls, _, err := s2.Calls(ctxT(t), CallFilter{})
+	if err != nil || len(calls) != 3 || calls[0].ID != "n1.new" {
+		t.Fatalf("Calls after restart: %v, %v", calls, err)
+	}
+}
+
+// TestRestartSeqContinues checks LastSeq after a clean shutdown: the old
+// bus's LastSeq exactly.
+func TestRestartSeqContinues(t *testing.T) {
+	dir := t.TempDir()
+	b1, err := bus.New(bus.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1, err := Open(ctxT(t), Config{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.Attach(b1); err != nil {
+		t.Fatal(err)
+	}
+	inboundSetup(t, b1, "n1.a", "sip-a@x")
+	hangup(t, b1, "n1.a", "sip-a@x")
+	want := b1.LastSeq()
+	if err := b1.Close(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openStore(t, dir, Config{})
+	if got := s2.LastSeq(); got != want {
+		t.Fatalf("LastSeq = %d, want %d", got, want)
+	}
+	if evs := callEvents(t, s2, "n1.a"); evs[0].Seq != 1 || evs[len(evs)-1].Seq != want || len(evs) != int(want) {
+		t.Fatalf("%d events, seqs %d..%d, want 1..%d", len(evs), evs[0].Seq, evs[len(evs)-1].Seq, want)
+	}
+}
+
+func callEventsAfterSync(t *testing.T, s *Store, b bus.Bus, id string) []Event {
+	t.Helper()
+	syncT(t, s)
+	return callEvents(t, s, id)
+}
+
+func sameEvents(a, b []Event) bool {
+	return slices.EqualFunc(a, b, func(x, y Event) bool { return x.Seq == y.Seq && string(x.Frame) == string(y.Frame) })
+}
+
+func TestSyncCommitsAtOnce(t *testing.T) {
+	// A batch would wait an hour: Sync must not.
+	b, s := attached(t, Config{BatchInterval: time.Hour}, bus.Config{})
+	if err := s.Sync(ctxT(t)); err != nil {
+		t.Fatalf("Sync on an idle bus: %v", err)
+	}
+	for i := range 5 {
+		id := fmt.Sprintf("n1.sync%d", i)
+		bustest.Publish(t, b, &events.CallCreated{SessionRef: ref(id), Direction: "inbound"})
+		syncT(t, s)
+		if c := getCall(t, s, id); c.State != callcore.StateRinging {
+			t.Fatalf("call %s after Sync: %+v", id, c)
+		}
+	}
+	if got, want := s.LastSeq(), b.LastSeq(); got != want {
+		t.Fatalf("LastSeq = %d, bus at %d", got, want)
+	}
+	s2 := openStore(t, t.TempDir(), Config{})
+	if err := s2.Sync(ctxT(t)); err != ErrNotAttached {
+		t.Fatalf("Sync before Attach = %v", err)
+	}
+}
+
+func TestSyncAfterClose(t *testing.T) {
+	b, s := attached(t, Config{}, bus.Config{})
+	bustest.Publish(t, b, &events.CallCreated{SessionRef: ref("n1.x"), Direction: "inbound"})
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Close committed what the tap held; a later event can never be.
+	bustest.Publish(t, b, &events.CallRinging{SessionRef: ref("n1.x")})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := s.Sync(ctx); err != ErrClosed {
+		t.Fatalf("Sync after Close = %v, want ErrClosed", err)
+	}
+	if err := s.Attach(b); err != ErrClosed {
+		t.Fatalf("Attach after Close = %v", err)
+	}
+	if _, err := s.Call(ctx, "n1.x"); err != ErrClosed {
+		t.Fatalf("Call after Close = %v", err)
+	}
+	if _, _, err := s.Calls(ctx, CallFilter{}); err != ErrClosed {
+		t.Fatalf("Calls after Close = %v", err)
+	}
+}
+
+// TestInboundCallIDFromIncomingCall: a CallCreated that leaves out the SIP
+// Call-ID still gets the one its IncomingCall named, and the INVITE that
+// came before either is in the flow.
+func TestInboundCallIDFromIncomingCall(t *testing.T) {
+	b, s := attached(t, Config{}, bus.Config{})
+	const id, sip = "n1.early", "sip-early@x"
+	publishAll(t, b, []events.Event{
+		&events.SipMessageReceived{Method: "INVITE", Headers: hdrs(sip), TransactionID: "st_e"},
+		&events.IncomingCall{SessionRef: ref(id), CallID: sip},
+		&events.CallCreated{SessionRef: ref(id), Direction: "inbound"},
+	})
+	syncT(t, s)
+	if c := getCall(t, s, id); c.SipCallID != sip {
+		t.Fatalf("sip_call_id = %q, want %q", c.SipCallID, sip)
+	}
+	if got := types(t, callEvents(t, s, id)); !slices.Equal(got, []string{"SipMessageReceived", "IncomingCall", "CallCreated"}) {
+		t.Fatalf("flow %v", got)
+	}
+}
+
+// TestLateEventAfterEnd: events of a call that ended in an earlier batch
+// (a recording finishing after the hang-up) update its row, and a late
+// ringing does not bring it back.
+func TestLateEventAfterEnd(t *testing.T) {
+	b, s := attached(t, Config{}, bus.Config{})
+	const id, sip = "n1.late", "sip-late@x"
+	inboundSetup(t, b, id, sip)
+	hangup(t, b, id, sip)
+	syncT(t, s) // committed: the writer forgets the call
+	publishAll(t, b, []events.Event{
+		&events.RecordingFinished{SessionRef: ref(id), RecordingID: "rec_late", FilePath: "/d/rec_late.wav", DurationMS: 10},
+		&events.CallRinging{SessionRef: ref(id)},
+	})
+	syncT(t, s)
+	c := getCall(t, s, id)
+	if c.RecordingID != "rec_late" || c.State != callcore.StateTerminated || c.EndReason != callcore.EndLocalHangup {
+		t.Fatalf("after late events: %+v", c)
+	}
+	if _, err := s.Recording(ctxT(t), "rec_late"); err != nil {
+		t.Fatal(err)
+	}
+}

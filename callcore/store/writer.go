@@ -1,0 +1,579 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/callbus/callbus/callcore"
+	"github.com/callbus/callbus/callcore/bus"
+	"github.com/callbus/callbus/callcore/events"
+)
+
+// evictAfter is how many seqs a call that the session reports terminated
+// stays in the writer's memory waiting for its CallEnded, before later
+// events of it are read back from the database instead.
+const evictAfter = 4096
+
+// attribution is what the writer knows an event belongs to.
+type attribution struct {
+	call string // the call (session id) whose flow it is part of
+	sip  string // the SIP Call-ID of a SIP transport event
+}
+
+// writer turns tap records into rows and commits them in batches. It is
+// owned by one goroutine (run).
+type writer struct {
+	s        *Store
+	interval time.Duration
+	size     int
+
+	live map[string]*callState // calls not known to be over
+
+	// The batch being built.
+	events  []eventRow
+	dirty   map[string]*callState
+	recs    []Recording
+	regs    []regOp
+	gaps    []bus.Gap
+	applied uint64 // every seq <= applied is in the batch or committed
+	stored  uint64 // the highest seq of an event in the batch
+
+	terminated []evictEntry
+	loaded     []string                  // calls read back from the database in this batch
+	evicted    *genMap[string, struct{}] // ended calls dropped from live: only these are read back
+	early      *genMap[string, string]   // SIP Call-IDs of sessions seen before their call (IncomingCall)
+
+	sipCall *genMap[string, string]      // SIP Call-ID → call
+	txs     *genMap[string, attribution] // transaction id → attribution
+	causes  *genMap[events.ID, attribution]
+
+	loadCall *sql.Stmt
+	ins      struct{ event, events, call, rec, reg, regChanged, unreg, gap *sql.Stmt }
+	args     []any // reused arguments of ins.events
+}
+
+// eventsPerInsert is how many events one multi-row INSERT writes: one
+// statement per 64 rows costs a fraction of 64 statements.
+const eventsPerInsert = 64
+
+type eventRow struct {
+	seq                                     uint64
+	id                                      string
+	time                                    int64
+	channel, typ, session, call, sip, cause string
+	frame                                   []byte
+}
+
+type regOp struct {
+	reg  Registration
+	kind int // regRegister, regChanged, regUnregister
+}
+
+const (
+	regRegister = iota
+	regChanged
+	regUnregister
+)
+
+type evictEntry struct {
+	id  string
+	seq uint64
+}
+
+func newWriter(s *Store) *writer {
+	return &writer{
+		s:        s,
+		interval: s.cfg.BatchInterval,
+		size:     s.cfg.BatchSize,
+		live:     make(map[string]*callState),
+		dirty:    make(map[string]*callState),
+		applied:  s.committed.Load(),
+		sipCall:  newGenMap[string, string](1 << 14),
+		txs:      newGenMap[string, attribution](1 << 14),
+		causes:   newGenMap[events.ID, attribution](1 << 15),
+		evicted:  newGenMap[string, struct{}](1 << 16),
+		early:    newGenMap[string, string](1 << 12),
+	}
+}
+
+func (w *writer) prepare(ctx context.Context) error {
+	db := w.s.wdb
+	var err error
+	for _, p := range []struct {
+		dst **sql.Stmt
+		sql string
+	}{
+		{&w.loadCall, `SELECT call, sip_call_id, seq FROM calls WHERE id = ?`},
+		{&w.ins.event, insertEventSQL},
+		{&w.ins.events, insertEventsSQL(eventsPerInsert)},
+		{&w.ins.call, upsertCallSQL},
+		{&w.ins.rec, upsertRecordingSQL},
+		{&w.ins.reg, upsertRegistrationSQL},
+		{&w.ins.regChanged, `INSERT INTO registrations (id, registrar, aor, username, status, error, expires, updated_at)
+			VALUES (?, '', ?, '', ?, ?, ?, ?)
+			ON CONFLICT (id) DO UPDATE SET status = excluded.status, error = excluded.error, expires = excluded.expires,
+			updated_at = excluded.updated_at, aor = CASE WHEN excluded.aor != '' THEN excluded.aor ELSE aor END`},
+		{&w.ins.unreg, `UPDATE registrations SET status = 'unregistered', error = '', expires = 0, updated_at = ? WHERE id = ?`},
+		{&w.ins.gap, insertGapSQL},
+	} {
+		if *p.dst, err = db.PrepareContext(ctx, p.sql); err != nil {
+			return fmt.Errorf("prepare: %w", err)
+		}
+	}
+	return nil
+}
+
+func (w *writer) closeStmts() {
+	for _, st := range []*sql.Stmt{w.loadCall, w.ins.event, w.ins.events, w.ins.call, w.ins.rec, w.ins.reg, w.ins.regChanged, w.ins.unreg, w.ins.gap} {
+		if st != nil {
+			st.Close()
+		}
+	}
+}
+
+// run applies records until recs is closed, committing a batch when it is
+// BatchSize events long, when it has waited BatchInterval, or at once when a
+// Sync waits for what it holds.
+func (w *writer) run(recs <-chan bus.Record) {
+	s := w.s
+	if err := w.prepare(s.ctx); err != nil {
+		s.log.Error("store: writer cannot start; events will not be stored", "err", err)
+		for r := range recs {
+			w.add(r) // keep seqs moving so that Sync does not wait forever
+			w.drop(err)
+		}
+		return
+	}
+	defer w.closeStmts()
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	armed := false
+	commit := func() {
+		if armed {
+			timer.Stop()
+			armed = false
+		}
+		w.commit()
+	}
+	for {
+		select {
+		case r, ok := <-recs:
+			if !ok {
+				commit()
+				return
+			}
+			w.add(r)
+			if !armed {
+				timer.Reset(w.interval)
+				armed = true
+			}
+			if len(w.events) >= w.size || w.syncWaiting() {
+				commit()
+			}
+		case <-timer.C:
+			armed = false
+			w.commit()
+		case <-s.flush:
+			if w.syncWaiting() {
+				commit()
+			}
+		}
+	}
+}
+
+// syncWaiting reports whether a Sync waits for a seq the batch now covers.
+func (w *writer) syncWaiting() bool {
+	want := w.s.want.Load()
+	return want > w.s.committed.Load() && w.applied >= want
+}
+
+// add applies one record to the batch.
+func (w *writer) add(r bus.Record) {
+	if g := r.Gap; g != nil {
+		w.gaps = append(w.gaps, *g)
+		if g.FromSeq != 0 {
+			w.s.lost.Add(g.ToSeq - g.FromSeq + 1)
+		}
+		w.s.log.Error("store: events lost: the bus no longer held them when the store's tap caught up",
+			"from_seq", g.FromSeq, "to_seq", g.ToSeq, "reason", g.Reason)
+		if g.ToSeq > w.applied {
+			w.applied = g.ToSeq
+		}
+		return
+	}
+	env, ev := r.Envelope, r.Event
+	if env.Seq <= w.applied {
+		return
+	}
+	w.applied = env.Seq
+	frame, err := events.Marshal(env, ev)
+	if err != nil {
+		w.s.lost.Add(1)
+		w.s.log.Error("store: event not stored: cannot encode it", "seq", env.Seq, "type", ev.Type(), "err", err)
+		return
+	}
+	at := w.attribute(env, ev)
+	session := events.SessionOf(ev)
+	w.events = append(w.events, eventRow{
+		seq: env.Seq, id: env.ID.String(), time: env.Time.UnixNano(),
+		channel: ev.Channel(), typ: ev.Type(), session: session,
+		call: at.call, sip: at.sip, cause: env.Cause.String(), frame: frame,
+	})
+	w.stored = env.Seq
+	if session != "" {
+		w.applyCall(session, env, ev, at)
+	} else if at.call != "" && at.sip != "" {
+		w.learnSip(at.call, at.sip, env.Seq)
+	}
+	switch e := ev.(type) {
+	case *events.RecordingFinished:
+		w.recs = append(w.recs, Recording{ID: e.RecordingID, CallID: e.SessionID, FilePath: e.FilePath,
+			Format: formatOf(e.FilePath), DurationMS: e.DurationMS, CreatedAt: env.Time.UTC()})
+	case *events.CmdRegister:
+		w.regs = append(w.regs, regOp{kind: regRegister, reg: Registration{ID: e.RegistrationID, Registrar: e.Registrar,
+			AOR: e.AOR, Username: e.Username, Status: "registering", Expires: e.Expires, UpdatedAt: env.Time}})
+	case *events.RegistrationChanged:
+		w.regs = append(w.regs, regOp{kind: regChanged, reg: Registration{ID: e.RegistrationID, AOR: e.AOR,
+			Status: e.Status, Error: e.Error, Expires: e.Expires, UpdatedAt: env.Time}})
+	case *events.CmdUnregister:
+		w.regs = append(w.regs, regOp{kind: regUnregister, reg: Registration{ID: e.RegistrationID, UpdatedAt: env.Time}})
+	}
+}
+
+// attribute decides which call's flow an event belongs to and, for a SIP
+// transport event, its Call-ID; see the schema.
+func (w *writer) attribute(env events.Envelope, ev events.Event) attribution {
+	var a attribution
+	a.call = events.SessionOf(ev)
+	sip, tx, transport := sipOf(ev)
+	a.sip = sip
+	if tx != "" {
+		if t, ok := w.txs.get(tx); ok {
+			if a.sip == "" {
+				a.sip = t.sip
+			}
+			if a.call == "" {
+				a.call = t.call
+			}
+		}
+	}
+	if a.call == "" && a.sip != "" {
+		a.call, _ = w.sipCall.get(a.sip)
+	}
+	if !env.Cause.IsZero() && (a.call == "" || (transport && a.sip == "")) {
+		if c, ok := w.causes.get(env.Cause); ok {
+			if a.call == "" {
+				a.call = c.call
+			}
+			if transport && a.sip == "" {
+				a.sip = c.sip
+			}
+		}
+	}
+	if a.call == "" && a.sip == "" {
+		return a
+	}
+	if a.call != "" && a.sip != "" {
+		w.sipCall.put(a.sip, a.call)
+	}
+	if tx != "" {
+		w.txs.put(tx, a)
+	}
+	w.causes.put(env.ID, a)
+	if !transport {
+		// A session event names its call; only transport events are
+		// matched by Call-ID, so the column stays theirs.
+		if _, ok := ev.(*events.IncomingCall); !ok {
+			a.sip = ""
+		}
+	}
+	return a
+}
+
+// lookup returns the writer's state of call id, reading it back from the
+// database when it is not in memory; nil when the store has no such call.
+func (w *writer) lookup(id string) *callState {
+	if cs, ok := w.live[id]; ok {
+		return cs
+	}
+	if _, ok := w.evicted.get(id); !ok {
+		// Session ids are unique to a run and the writer is the only one
+		// that adds call rows, so a call not in memory has a row only if
+		// the writer evicted it: events that precede CallCreated (the
+		// IncomingCall, the MakeCall) cost no read.
+		return nil
+	}
+	var raw []byte
+	var sip sql.NullString
+	var seq int64
+	err := w.loadCall.QueryRowContext(w.s.ctx, id).Scan(&raw, &sip, &seq)
+	if err != nil {
+		if !errors.Is(err, sql.ErrNoRows) {
+			w.s.log.Error("store: read call back", "session_id", id, "err", err)
+		}
+		return nil
+	}
+	cs := &callState{sipCallID: sip.String, seq: uint64(seq)}
+	if err := json.Unmarshal(raw, &cs.call); err != nil {
+		w.s.log.Error("store: decode stored call", "session_id", id, "err", err)
+		return nil
+	}
+	cs.ended = cs.call.State == callcore.StateTerminated
+	w.live[id] = cs // until this batch commits; see reset
+	w.loaded = append(w.loaded, id)
+	return cs
+}
+
+// applyCall updates the call row of session id with one of its events.
+func (w *writer) applyCall(id string, env events.Envelope, ev events.Event, at attribution) {
+	cs := w.lookup(id)
+	var snap callcore.Call
+	var haveSnap bool
+	if w.s.cfg.Snapshot != nil {
+		snap, haveSnap = w.s.cfg.Snapshot(id)
+	}
+	if cs == nil {
+		if _, created := ev.(*events.CallCreated); !created && !haveSnap {
+			// No such call (yet): a refused command, or an IncomingCall
+			// whose Call-ID the call will want once created.
+			if sip, _, _ := sipOf(ev); sip != "" {
+				w.early.put(id, sip)
+			}
+			return
+		}
+		cs = &callState{}
+		cs.sipCallID, _ = w.early.get(id)
+		w.live[id] = cs
+	}
+	fold(&cs.call, env, ev)
+	if haveSnap {
+		cs.call = snap
+	}
+	if cs.call.ID == "" {
+		cs.call.ID = id
+	}
+	if cs.call.CreatedAt.IsZero() {
+		cs.call.CreatedAt = env.Time.UTC()
+	}
+	if _, ok := ev.(*events.CallEnded); ok {
+		cs.ended = true
+	}
+	sip, _, _ := sipOf(ev)
+	if sip == "" {
+		sip = at.sip
+	}
+	switch {
+	case cs.call.SipCallID != "":
+		cs.sipCallID = cs.call.SipCallID
+	case cs.sipCallID == "":
+		cs.sipCallID = sip
+	}
+	if cs.call.SipCallID == "" {
+		cs.call.SipCallID = cs.sipCallID
+	}
+	cs.seq = env.Seq
+	w.dirty[id] = cs
+}
+
+// learnSip records the SIP Call-ID of a call learned from a SIP event that
+// the call caused (an INVITE sent for its InitiateCall).
+func (w *writer) learnSip(id, sip string, seq uint64) {
+	cs := w.lookup(id)
+	if cs == nil || cs.sipCallID != "" {
+		return
+	}
+	cs.sipCallID = sip
+	if cs.call.SipCallID == "" {
+		cs.call.SipCallID = sip
+	}
+	cs.seq = seq // a row's seq names its content: see callCache
+	w.dirty[id] = cs
+}
+
+func (w *writer) pending() bool {
+	return len(w.events) > 0 || len(w.gaps) > 0 || len(w.dirty) > 0 || len(w.recs) > 0 || len(w.regs) > 0
+}
+
+// commit writes the batch in one transaction and tells Sync.
+func (w *writer) commit() {
+	if !w.pending() {
+		if w.applied > w.s.committed.Load() {
+			w.s.advance(w.applied, 0)
+		}
+		return
+	}
+	start := time.Now()
+	if err := w.write(); err != nil {
+		w.drop(err)
+	} else if d := time.Since(start); d > time.Second {
+		w.s.log.Warn("store: slow commit", "events", len(w.events), "took", d)
+	}
+	w.reset()
+}
+
+// drop reports a batch that could not be written: its events are lost to
+// the store, and it says so.
+func (w *writer) drop(err error) {
+	if len(w.events) > 0 {
+		w.s.lost.Add(uint64(len(w.events)))
+		w.s.log.Error("store: batch not written; its events are lost to the store", "err", err,
+			"from_seq", w.events[0].seq, "to_seq", w.events[len(w.events)-1].seq, "events", len(w.events))
+	}
+	w.reset()
+}
+
+// reset clears the batch, evicts the calls that are over, and publishes
+// the applied seq.
+func (w *writer) reset() {
+	for id, cs := range w.dirty {
+		if cs.ended {
+			w.evict(id)
+		} else if cs.call.State == callcore.StateTerminated {
+			w.terminated = append(w.terminated, evictEntry{id, cs.seq})
+		}
+	}
+	for len(w.terminated) > 0 && w.terminated[0].seq+evictAfter < w.applied {
+		e := w.terminated[0]
+		w.terminated = w.terminated[1:]
+		if cs, ok := w.live[e.id]; ok && cs.seq == e.seq {
+			w.evict(e.id)
+		}
+	}
+	// Calls read back for a late event leave memory again.
+	for _, id := range w.loaded {
+		if cs, ok := w.live[id]; ok && cs.ended {
+			w.evict(id)
+		}
+	}
+	w.loaded = w.loaded[:0]
+	stored := w.stored
+	clear(w.events) // let the frames go
+	w.events = w.events[:0]
+	clear(w.dirty)
+	w.recs = w.recs[:0]
+	w.regs = w.regs[:0]
+	w.gaps = w.gaps[:0]
+	w.stored = 0
+	w.s.advance(w.applied, stored)
+}
+
+// evict drops a call from memory; a later event of it reads it back.
+func (w *writer) evict(id string) {
+	delete(w.live, id)
+	w.evicted.put(id, struct{}{})
+}
+
+func (w *writer) write() error {
+	ctx := w.s.ctx
+	tx, err := w.s.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin: %w", err)
+	}
+	defer tx.Rollback()
+	rest := w.events
+	if len(rest) >= eventsPerInsert {
+		many := tx.StmtContext(ctx, w.ins.events)
+		for ; len(rest) >= eventsPerInsert; rest = rest[eventsPerInsert:] {
+			w.args = w.args[:0]
+			for i := range eventsPerInsert {
+				w.args = appendEventArgs(w.args, &rest[i])
+			}
+			if _, err := many.ExecContext(ctx, w.args...); err != nil {
+				return fmt.Errorf("insert events %d-%d: %w", rest[0].seq, rest[eventsPerInsert-1].seq, err)
+			}
+		}
+	}
+	if len(rest) > 0 {
+		one := tx.StmtContext(ctx, w.ins.event)
+		for i := range rest {
+			w.args = appendEventArgs(w.args[:0], &rest[i])
+			if _, err := one.ExecContext(ctx, w.args...); err != nil {
+				return fmt.Errorf("insert event %d: %w", rest[i].seq, err)
+			}
+		}
+	}
+	clear(w.args) // let the frames go
+	if len(w.dirty) > 0 {
+		up := tx.StmtContext(ctx, w.ins.call)
+		for id, cs := range w.dirty {
+			raw, err := json.Marshal(cs.call)
+			if err != nil {
+				return fmt.Errorf("call %s: encode: %w", id, err)
+			}
+			if _, err := up.ExecContext(ctx, id, cs.call.CreatedAt.UnixNano(), string(cs.call.State), int64(cs.seq),
+				nullStr(cs.sipCallID), raw); err != nil {
+				return fmt.Errorf("call %s: %w", id, err)
+			}
+		}
+	}
+	for _, r := range w.recs {
+		if _, err := tx.StmtContext(ctx, w.ins.rec).ExecContext(ctx, r.ID, r.CallID, r.FilePath, r.Format,
+			r.DurationMS, r.CreatedAt.UnixNano()); err != nil {
+			return fmt.Errorf("recording %s: %w", r.ID, err)
+		}
+	}
+	for _, op := range w.regs {
+		r := op.reg
+		var err error
+		switch op.kind {
+		case regRegister:
+			_, err = tx.StmtContext(ctx, w.ins.reg).ExecContext(ctx, r.ID, r.Registrar, r.AOR, r.Username, r.Status,
+				r.Error, r.Expires, r.UpdatedAt.UnixNano())
+		case regChanged:
+			_, err = tx.StmtContext(ctx, w.ins.regChanged).ExecContext(ctx, r.ID, r.AOR, r.Status, r.Error,
+				r.Expires, r.UpdatedAt.UnixNano())
+		case regUnregister:
+			_, err = tx.StmtContext(ctx, w.ins.unreg).ExecContext(ctx, r.UpdatedAt.UnixNano(), r.ID)
+		}
+		if err != nil {
+			return fmt.Errorf("registration %s: %w", r.ID, err)
+		}
+	}
+	now := time.Now().UnixNano()
+	for _, g := range w.gaps {
+		if _, err := tx.StmtContext(ctx, w.ins.gap).ExecContext(ctx, int64(g.FromSeq), int64(g.ToSeq),
+			int64(g.Dropped), g.Reason, now); err != nil {
+			return fmt.Errorf("gap %d-%d: %w", g.FromSeq, g.ToSeq, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}
+
+func appendEventArgs(args []any, e *eventRow) []any {
+	return append(args, int64(e.seq), e.id, e.time, e.channel, e.typ, nullStr(e.session),
+		nullStr(e.call), nullStr(e.sip), nullStr(e.cause), e.frame)
+}
+
+// genMap is a bounded map that forgets its oldest half: two generations,
+// the older dropped when the newer fills. Lookups of recent keys (a call's
+// transactions, the causes of its events) always hit.
+type genMap[K comparable, V any] struct {
+	cur, old map[K]V
+	max      int
+}
+
+func newGenMap[K comparable, V any](max int) *genMap[K, V] {
+	return &genMap[K, V]{cur: make(map[K]V), old: make(map[K]V), max: max}
+}
+
+func (m *genMap[K, V]) get(k K) (V, bool) {
+	if v, ok := m.cur[k]; ok {
+		return v, true
+	}
+	v, ok := m.old[k]
+	return v, ok
+}
+
+func (m *genMap[K, V]) put(k K, v V) {
+	m.cur[k] = v
+	if len(m.cur) >= m.max {
+		m.old, m.cur = m.cur, make(map[K]V, m.max)
+	}
+}
