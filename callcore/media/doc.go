@@ -97,7 +97,9 @@
 // packet time are accepted. telephone-event packets go to an
 // audio.DTMFReceiver: DtmfDetected{digit, duration_ms} once per digit
 // (lost start packets, redundant end packets and reordering are handled
-// there); when bridged, the digit is also sent on the peer's stream with
+// there; a digit whose end packets were all lost is reported once
+// telephone events have been quiet for 200 ms, or at the stream's stop);
+// when bridged, the digit is also sent on the peer's stream with
 // the same duration (DTMF passthrough). Other payload types (and
 // telephone-event payloads too short to parse) are dropped and counted in
 // StreamInfo.WrongPayloadType. Packets of a session media does not know

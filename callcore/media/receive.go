@@ -2,6 +2,7 @@ package media
 
 import (
 	"context"
+	"time"
 
 	"github.com/callbus/callbus/callcore/audio"
 	"github.com/callbus/callbus/callcore/events"
@@ -107,9 +108,12 @@ func (s *session) receive(ev *events.RtpPacketReceived) (digit byte, ms int, ok 
 		if err != nil || !got {
 			if err != nil {
 				s.cnt.wrongPT++ // a telephone-event too short to parse is as useless as a wrong type
+			} else {
+				s.dtmfRxAt = time.Now() // an event is open until its end packet, or quiet
 			}
 			return 0, 0, false, nil
 		}
+		s.dtmfRxAt = time.Time{}
 		s.cnt.dtmfReceived++
 		if s.peer != nil && s.peer.live.Load() {
 			peer = s.peer

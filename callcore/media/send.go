@@ -4,6 +4,7 @@ import (
 	"github.com/callbus/callbus/callcore/audio"
 	"github.com/callbus/callbus/callcore/bus"
 	"github.com/callbus/callbus/callcore/events"
+	"time"
 )
 
 // dtmfPtimeMS is the packet time of the RFC 4733 events media sends: one
@@ -59,6 +60,11 @@ func (s *session) popReceived(n uint64) {
 		s.clk.rxTick = n
 	}
 }
+
+// dtmfQuiet is how long telephone events must be quiet before a digit
+// whose end packets were all lost is reported (a digit's packets come
+// every 20-50 ms; a pause of 200 ms means it is over).
+const dtmfQuiet = 200 * time.Millisecond
 
 // sendFrame produces tick n of one session: a DTMF packet, else a frame
 // of audio from the playback, the bridged peer, echo, the tone or
@@ -140,7 +146,29 @@ func (h *Hub) sendFrame(s *session, n uint64) {
 	if s.rec != nil {
 		s.recordFrame(n, sentAudio)
 	}
+	var quietDigit *events.DtmfDetected
+	var quietPeer *session
+	if !s.dtmfRxAt.IsZero() && time.Since(s.dtmfRxAt) >= dtmfQuiet {
+		// Every end packet of the digit was lost: report it now rather
+		// than when the next digit starts.
+		s.dtmfRxAt = time.Time{}
+		if d, ms, ok := s.dtmfIn.Flush(); ok {
+			s.cnt.dtmfReceived++
+			quietDigit = &events.DtmfDetected{SessionRef: events.SessionRef{SessionID: s.id}, Digit: string(d), DurationMS: ms}
+			if s.peer != nil && s.peer.live.Load() {
+				quietPeer = s.peer
+			}
+		}
+	}
 	s.mu.Unlock()
+	if quietDigit != nil {
+		h.publish(h.ctx, quietDigit)
+		if quietPeer != nil {
+			if err := h.queueDTMF(quietPeer, quietDigit.Digit, quietDigit.DurationMS); err != nil {
+				h.log.Debug("DTMF passthrough to the bridged peer", "session_id", s.id, "peer", quietPeer.id, "error", err)
+			}
+		}
+	}
 
 	if pkt != nil {
 		if err := h.bus.Publish(h.clockCtx, &pkt.ev); err != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/callbus/callbus/callcore/audio"
 	"github.com/callbus/callbus/callcore/events"
@@ -94,6 +95,11 @@ type session struct {
 	stats         events.RtpStats
 	scratch       []int16 // decoded payload before it enters rx
 	dtmfIn        audio.DTMFReceiver
+	// dtmfRxAt is when the last telephone-event packet that left an event
+	// open arrived; zero when none is open. The clock reports an event
+	// whose end packets were all lost once telephone events have been
+	// quiet for dtmfQuiet.
+	dtmfRxAt time.Time
 
 	frames clockFrames
 }
