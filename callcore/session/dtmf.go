@@ -25,7 +25,12 @@ func (s *Sessions) sendDtmf(st *step, e *events.CmdSendDtmf) error {
 	}
 	method := e.Method
 	if method == "" {
+		// RFC 4733 by default, SIP INFO when the far end's SDP did not
+		// take telephone-event: the digits still reach it.
 		method = events.DtmfMethodRFC4733
+		if !telephoneEvent(c) {
+			method = events.DtmfMethodInfo
+		}
 	}
 	if method != events.DtmfMethodRFC4733 && method != events.DtmfMethodInfo {
 		return &callcore.Error{Code: callcore.CodeValidationFailed, Field: "method",
@@ -41,6 +46,9 @@ func (s *Sessions) sendDtmf(st *step, e *events.CmdSendDtmf) error {
 	}
 	if c.state != callcore.StateActive {
 		return invalidState(c, "DTMF is sent on an active call")
+	}
+	if method == events.DtmfMethodRFC4733 && !telephoneEvent(c) {
+		return invalidState(c, "the far end did not negotiate telephone-event (RFC 4733); send with method info")
 	}
 	if method == events.DtmfMethodInfo {
 		st.emit(&events.SendDtmf{SessionRef: ref(c.id), Tones: digits})
@@ -92,4 +100,11 @@ func (s *Sessions) reportDtmf(st *step, digits, method string) {
 		return
 	}
 	st.emit(&events.CallDtmfReceived{SessionRef: ref(c.id), Digits: digits, Method: method})
+}
+
+// telephoneEvent reports whether both SDPs of the call list
+// telephone-event, i.e. whether RFC 4733 digits can be sent.
+func telephoneEvent(c *call) bool {
+	has := func(sdp string) bool { return strings.Contains(strings.ToLower(sdp), "telephone-event/8000") }
+	return has(c.localSDP) && has(c.remoteSDP)
 }

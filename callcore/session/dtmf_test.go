@@ -76,3 +76,26 @@ func TestDtmfReceived(t *testing.T) {
 	h.publish(&events.DtmfDetected{SessionRef: sref(id), Digit: "1"}) // after the end: dropped (finish checks)
 	h.input(id, "DtmfDetected")
 }
+
+// A far end whose answer has no telephone-event gets the digits by SIP
+// INFO when no method is asked for; asking for rfc4733 is refused.
+func TestSendDtmfWithoutTelephoneEvent(t *testing.T) {
+	h := newHarness(t, Config{})
+	id := newID()
+	h.ok(&events.CmdMakeCall{SessionRef: sref(id), To: "sip:bob@example.com"}, callcore.StateInitiating)
+	h.expect(id, "app:CallCreated", "media:StartMediaStream")
+	h.publish(&events.MediaStreamStarted{SessionRef: sref(id), LocalPort: 20002, Codec: "PCMU", LocalSDP: mediaOffer})
+	h.expect(id, "dialog:InitiateCall")
+	noEvents := strings.NewReplacer(" 8 101", " 8", "a=rtpmap:101 telephone-event/8000\r\n", "").Replace(remoteAnswer)
+	h.publish(&events.CallEstablished{SessionRef: sref(id), SDPAnswer: noEvents})
+	h.expect(id, "media:UpdateMediaStream", "app:CallAnswered")
+
+	h.ok(&events.CmdSendDtmf{SessionRef: sref(id), Digits: "42"}, callcore.StateActive)
+	if d := expectEv[*events.SendDtmf](h, id, "dialog:SendDtmf"); d.Tones != "42" {
+		t.Fatalf("dialog SendDtmf = %+v", d)
+	}
+	ce := h.refused(&events.CmdSendDtmf{SessionRef: sref(id), Digits: "1", Method: "rfc4733"}, callcore.CodeInvalidState, "")
+	if !strings.Contains(ce.Message, "telephone-event") {
+		t.Fatalf("message %q does not say why", ce.Message)
+	}
+}
