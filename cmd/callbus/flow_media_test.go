@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"math"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -513,4 +514,76 @@ func TestFlowMediaBridge(t *testing.T) {
 	}
 	hangup(t, n, ida, a)
 	hangup(t, n, idb, b)
+}
+
+// Bad RTP in the middle of a call to sip:echo — garbage, truncated
+// packets, a wrong payload type, a foreign SSRC, packets from an address
+// that is not the phone's, garbage on the RTCP port — is dropped: the call
+// goes on, and what comes back afterwards is exactly the phone's audio.
+func TestFlowMediaBadRTP(t *testing.T) {
+	ctx := flowCtx(t)
+	n := openMediaNode(t, nil)
+	alice := calltest.StartPhone(t, calltest.WithUser("alice"))
+	id, c := callNode(t, n, alice, "echo", offerOnly(audio.PCMU))
+	// A first burst latches callbus's stream on the phone's address and
+	// SSRC.
+	if err := c.SendAudio(ctx, mediaPattern()); err != nil {
+		t.Fatal(err)
+	}
+	hdr := func(pt uint8, seq uint16, ssrc uint32) []byte {
+		return []byte{0x80, pt, byte(seq >> 8), byte(seq), 0, 0, 0x10, 0, byte(ssrc >> 24), byte(ssrc >> 16), byte(ssrc >> 8), byte(ssrc)}
+	}
+	loud := bytes.Repeat([]byte{0x10}, 160) // a loud PCMU frame
+	other, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	for _, b := range [][]byte{
+		[]byte("not RTP at all, just text"),
+		{0x80, 0, 1},                               // truncated header
+		hdr(0, 9, c.SSRC()),                        // header only, no payload
+		{0x8F, 0, 0, 1, 0, 0, 0, 0, 1, 2, 3, 4},    // 15 CSRCs announced, none there
+		append(hdr(18, 40000, c.SSRC()), loud...),  // G.729 payload type, not negotiated
+		append(hdr(0, 40001, 0xDEADBEEF), loud...), // a foreign SSRC
+	} {
+		if err := c.SendRTPRaw(b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.SendRTPRawFrom(other, append(hdr(0, 7, c.SSRC()), loud...)); err != nil { // another source address
+		t.Fatal(err)
+	}
+	if err := c.SendRTCPRaw([]byte("garbage on the RTCP port")); err != nil {
+		t.Fatal(err)
+	}
+
+	// None of the loud injected frames is echoed; then what came back so
+	// far is forgotten and the pattern sent now comes back whole.
+	time.Sleep(300 * time.Millisecond) // time for a wrongly accepted frame to be echoed; not a wait for a result
+	for _, p := range c.RTPPackets() {
+		if bytes.Equal(p.Payload, loud) {
+			t.Fatalf("an injected packet was echoed back (seq %d): bad RTP reached the media", p.Seq)
+		}
+	}
+	c.ResetReceived()
+	pcm := mediaPattern()
+	padded := append(slices.Clone(pcm), make([]int16, 7*audio.FrameSamples-len(pcm))...)
+	want := audio.PCMU.Decode(nil, audio.PCMU.Encode(nil, padded))
+	if err := c.SendAudio(ctx, pcm); err != nil {
+		t.Fatal(err)
+	}
+	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if got := voiced(audio.PCMU, c.ReceivedAudio()); indexOf(got, want) < 0 {
+			return fmt.Errorf("the pattern did not come back whole after the bad RTP: %d voiced samples", len(got))
+		}
+		return nil
+	})
+	if got := voiced(audio.PCMU, c.ReceivedAudio()); len(got) != len(want) {
+		t.Errorf("%d voiced samples came back, want exactly the %d sent: injected audio leaked", len(got), len(want))
+	}
+	if st := c.State(); st != callcore.StateActive {
+		t.Fatalf("the call is %s after bad RTP, want active", st)
+	}
+	hangup(t, n, id, c)
 }
