@@ -37,6 +37,7 @@ import (
 	"net/netip"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -55,12 +56,13 @@ func main() {
 	warmup := flag.Duration("warmup", 2*time.Second, "audio before measuring starts")
 	lo := flag.Int("port-lo", 30000, "first RTP port of callbus's range")
 	peer := flag.Bool("peer", false, "run as the far ends (started by mediaload itself)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the callbus side's measured window to this file")
 	flag.Parse()
 	var err error
 	if *peer {
 		err = runPeer(*calls)
 	} else {
-		err = run(*calls, *duration, *warmup, *lo)
+		err = run(*calls, *duration, *warmup, *lo, *cpuprofile)
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "mediaload:", err)
@@ -93,7 +95,7 @@ type peerResult struct {
 	LateTicks uint64        `json:"late_ticks"`
 }
 
-func run(n int, duration, warmup time.Duration, lo int) error {
+func run(n int, duration, warmup time.Duration, lo int, cpuprofile string) error {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx := context.Background()
 
@@ -101,7 +103,10 @@ func run(n int, duration, warmup time.Duration, lo int) error {
 	if err != nil {
 		return err
 	}
-	child := exec.Command(self, "-peer", "-calls", fmt.Sprint(n))
+	// The far ends stand for phones on other machines: niced, so that on
+	// this one they take the CPU callbus leaves rather than compete with
+	// its sender clock.
+	child := exec.Command("nice", "-n", "10", self, "-peer", "-calls", fmt.Sprint(n))
 	child.Stderr = os.Stderr
 	stdin, err := child.StdinPipe()
 	if err != nil {
@@ -192,9 +197,22 @@ func run(n int, duration, warmup time.Duration, lo int) error {
 	// Measure CPU and pacing from the end of the warm-up to the end of the
 	// window; count packets over the whole run.
 	time.Sleep(warmup)
+	if cpuprofile != "" {
+		f, err := os.Create(cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+	}
 	cpu0 := cpuTime()
 	time.Sleep(duration)
 	cpu1 := cpuTime()
+	if cpuprofile != "" {
+		pprof.StopCPUProfile()
+	}
 	pace := mh.Pacing()
 
 	// The far ends stop sending at the end of the window. Hold every
@@ -207,8 +225,15 @@ func run(n int, duration, warmup time.Duration, lo int) error {
 			return err
 		}
 	}
-	time.Sleep(300 * time.Millisecond)
 	settled := snapshot(rh, mh, ids)
+	for range 50 { // until the counters stop moving: the bus has drained
+		time.Sleep(100 * time.Millisecond)
+		now := snapshot(rh, mh, ids)
+		if now == settled {
+			break
+		}
+		settled = now
+	}
 	stdin.Close() // the far ends report and exit
 	var res peerResult
 	if err := out.Decode(&res); err != nil {
@@ -230,6 +255,8 @@ func run(n int, duration, warmup time.Duration, lo int) error {
 		res.Sent, settled.rtpRecv, settled.mediaRecv)
 	fmt.Printf("callbus → far ends            media sent %d, rtp sent %d, far ends received %d\n",
 		settled.mediaSent, settled.rtpSent, res.Received)
+	fmt.Printf("refused by rtp                malformed %d, foreign source %d, foreign SSRC %d, bad seq %d\n",
+		settled.malformed, settled.foreignSource, settled.foreignSSRC, settled.badSeq)
 	fmt.Printf("lost inside callbus           rtp→media %d, media→rtp %d\n",
 		int64(settled.rtpRecv)-int64(settled.mediaRecv), int64(settled.mediaSent)-int64(settled.rtpSent))
 	fmt.Printf("lost on loopback (kernel)     to callbus %d, to far ends %d\n",
@@ -244,7 +271,11 @@ func run(n int, duration, warmup time.Duration, lo int) error {
 	return nil
 }
 
-type counters struct{ rtpRecv, rtpSent, mediaRecv, mediaSent uint64 }
+type counters struct {
+	rtpRecv, rtpSent, mediaRecv, mediaSent uint64
+	// what rtp read and refused, by reason
+	malformed, foreignSource, foreignSSRC, badSeq uint64
+}
 
 func snapshot(rh *rtp.Hub, mh *media.Hub, ids []string) counters {
 	var c counters
@@ -252,6 +283,10 @@ func snapshot(rh *rtp.Hub, mh *media.Hub, ids []string) counters {
 		if s, ok := rh.Stream(id); ok {
 			c.rtpRecv += s.PacketsReceived
 			c.rtpSent += s.PacketsSent
+			c.malformed += s.Malformed
+			c.foreignSource += s.ForeignSource
+			c.foreignSSRC += s.ForeignSSRC
+			c.badSeq += s.BadSeq
 		}
 		if s, ok := mh.Stream(id); ok {
 			c.mediaRecv += s.PacketsReceived
@@ -302,6 +337,7 @@ func runPeer(n int) error {
 		dests[i] = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(p))
 	}
 
+	pkt0 := make([]byte, 12+160) // the size of a 20 ms PCMU packet
 	var measuring atomic.Bool
 	var received atomic.Uint64
 	gaps := make([][]time.Duration, n)
@@ -313,8 +349,12 @@ func runPeer(n int) error {
 			buf := make([]byte, 1500)
 			var last time.Time
 			for {
-				if _, err := c.Read(buf); err != nil {
+				n, err := c.Read(buf)
+				if err != nil {
 					return
+				}
+				if n != len(pkt0) || buf[1]&0x7f != 0 {
+					continue // not callbus's PCMU: an RTCP report for a neighbour's port
 				}
 				now := time.Now()
 				received.Add(1)
