@@ -99,3 +99,16 @@ func TestSendDtmfWithoutTelephoneEvent(t *testing.T) {
 		t.Fatalf("message %q does not say why", ce.Message)
 	}
 }
+
+// An answered inbound call knows both RTP endpoints (the far end's from
+// the INVITE's offer), and RFC 4733 is its default DTMF method.
+func TestInboundRemoteSDP(t *testing.T) {
+	h := newHarness(t, Config{})
+	id := h.answeredInbound()
+	c, ok := h.s.Get(id)
+	if !ok || c.Media.RemoteRTP != "192.0.2.10:49170" || c.Media.LocalRTP != "127.0.0.1:20000" {
+		t.Fatalf("snapshot media %+v, want local 127.0.0.1:20000 and remote 192.0.2.10:49170", c.Media)
+	}
+	h.ok(&events.CmdSendDtmf{SessionRef: sref(id), Digits: "7"}, callcore.StateActive)
+	expectEv[*events.MediaSendDtmf](h, id, "media:SendDtmf")
+}

@@ -15,7 +15,7 @@ func (s *Sessions) onIncomingCall(ctx context.Context, env events.Envelope, e *e
 	c := &call{
 		id: e.SessionID, dir: callcore.Inbound, from: e.From, to: e.To,
 		state: callcore.StateRinging, createdAt: s.now(), sipCallID: e.CallID,
-		offer: e.SDPOffer, headers: e.Headers,
+		offer: e.SDPOffer, remoteSDP: e.SDPOffer, headers: e.Headers,
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
