@@ -2,8 +2,10 @@ package httpapi
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -57,20 +59,6 @@ func serve(t *testing.T, h http.Handler) (string, *http.Client) {
 	return srv.URL, &http.Client{Transport: tr}
 }
 
-func newAPI(t *testing.T, cfg Config) (string, *http.Client) {
-	t.Helper()
-	if cfg.Metrics == nil {
-		cfg.Metrics = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			io.WriteString(w, "# TYPE test_metric counter\ntest_metric 1\n")
-		})
-	}
-	h, err := New(cfg)
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	return serve(t, h)
-}
-
 func do(t *testing.T, c *http.Client, method, url string, header http.Header) (*http.Response, []byte) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, nil)
@@ -113,9 +101,28 @@ func wantProblem(t *testing.T, resp *http.Response, body []byte, status int, cod
 	return p
 }
 
-func TestNewRequiresMetrics(t *testing.T) {
-	if _, err := New(Config{}); err == nil {
-		t.Fatal("New without Metrics succeeded")
+func TestNewRequiresItsDependencies(t *testing.T) {
+	e := newEnv(t, Config{})
+	full := Config{Metrics: http.NotFoundHandler(), Bus: e.bus, Store: e.store, Feed: e.feed}
+	if _, err := New(full); err != nil {
+		t.Fatalf("New with every dependency: %v", err)
+	}
+	for _, tc := range []struct {
+		name string
+		drop func(*Config)
+	}{
+		{"missing=Metrics", func(c *Config) { c.Metrics = nil }},
+		{"missing=Bus", func(c *Config) { c.Bus = nil }},
+		{"missing=Store", func(c *Config) { c.Store = nil }},
+		{"missing=Feed", func(c *Config) { c.Feed = nil }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := full
+			tc.drop(&cfg)
+			if _, err := New(cfg); err == nil {
+				t.Error("New succeeded")
+			}
+		})
 	}
 }
 
@@ -409,4 +416,23 @@ func TestCodeStatusCoversEveryCode(t *testing.T) {
 	if StatusOf("no_such_code") != 500 {
 		t.Error("an unknown code does not answer 500")
 	}
+}
+
+func TestWriteErrorOfEndedContexts(t *testing.T) {
+	var logs logBuffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("GET", "/v1/calls", nil).WithContext(ctx)
+	writeError(rec, req, log, fmt.Errorf("store: list calls: %w", context.Canceled))
+	wantProblem(t, rec.Result(), rec.Body.Bytes(), 503, callcore.CodeUnavailable)
+	if logs.String() != "" {
+		t.Errorf("a client that went away was logged at info or above: %s", logs.String())
+	}
+
+	rec = httptest.NewRecorder()
+	writeError(rec, httptest.NewRequest("POST", "/v1/calls", nil), log,
+		fmt.Errorf("store: sync to seq 9: %w", context.DeadlineExceeded))
+	wantProblem(t, rec.Result(), rec.Body.Bytes(), 503, callcore.CodeUnavailable)
 }

@@ -111,3 +111,17 @@ func recoverPanic(log *slog.Logger) func(http.Handler) http.Handler {
 		})
 	}
 }
+
+// headAsGet routes HEAD as GET. net/http discards the body written for a
+// HEAD request (it knows the request's real method), so the handler of
+// GET answers both. chi's middleware.GetHead does not reach the routes of
+// mounted sub-routers.
+func headAsGet(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodHead {
+			r = r.WithContext(r.Context())
+			r.Method = http.MethodGet
+		}
+		next.ServeHTTP(w, r)
+	})
+}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"log/slog"
@@ -71,9 +72,23 @@ func writeProblemValue(w http.ResponseWriter, p Problem) {
 // writeError answers with the problem that err's code maps to. The message
 // of a *callcore.Error is written for the caller and is sent as the detail;
 // any other error is internal and is logged, not sent.
+//
+// An error caused by the end of the request's context is not a failure of
+// the server: when the client went away it is logged at debug level only;
+// when a deadline passed it is unavailable.
 func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, err error) {
 	var ce *callcore.Error
-	if !errors.As(err, &ce) || ce.Code == callcore.CodeInternal {
+	switch {
+	case r.Context().Err() != nil && errors.Is(err, r.Context().Err()):
+		log.DebugContext(r.Context(), "request abandoned by the client", "err", err,
+			"method", r.Method, "path", r.URL.Path, "request_id", RequestID(r.Context()))
+		writeProblem(w, http.StatusServiceUnavailable, callcore.CodeUnavailable, "the request was abandoned")
+		return
+	case !errors.As(err, &ce) && errors.Is(err, context.DeadlineExceeded):
+		writeProblem(w, http.StatusServiceUnavailable, callcore.CodeUnavailable, "the node did not answer in time")
+		return
+	}
+	if ce == nil || ce.Code == callcore.CodeInternal {
 		log.ErrorContext(r.Context(), "request failed", "err", err,
 			"method", r.Method, "path", r.URL.Path, "request_id", RequestID(r.Context()))
 		writeProblem(w, http.StatusInternalServerError, callcore.CodeInternal, "internal error")
