@@ -45,6 +45,8 @@ type Config struct {
 	DataDir            string        // DATA_DIR: database and recordings
 	MediaDir           string        // MEDIA_DIR: audio files that play may name
 	APIKeys            []string      // API_KEYS: bearer keys for /v1; none means no auth
+	RateLimit          int           // RATE_LIMIT: /v1 requests per second per API key (per IP without keys); 0 disables
+	RateBurst          int           // RATE_BURST: /v1 requests a caller may make at once
 	Inbound            string        // INBOUND: ring, answer or webhook
 	WebhookURL         string        // WEBHOOK_URL: the IVR app
 	WebhookFallbackURL string        // WEBHOOK_FALLBACK_URL: tried when WEBHOOK_URL fails
@@ -92,6 +94,8 @@ type spec struct {
 	// APIKeys is split by step two, not by envconfig, which would read a
 	// value of only spaces as no keys at all, that is as no auth.
 	APIKeys            string        `envconfig:"CALLBUS_API_KEYS" secret:"true" desc:"comma-separated bearer keys (16+ characters each) required on /v1; none means no auth"`
+	RateLimit          int           `envconfig:"CALLBUS_RATE_LIMIT" default:"50" desc:"average /v1 requests per second allowed to each API key (each client IP without keys); 0 disables the limit"`
+	RateBurst          int           `envconfig:"CALLBUS_RATE_BURST" default:"100" desc:"most /v1 requests a caller may make at once (at least RATE_LIMIT)"`
 	Inbound            string        `envconfig:"CALLBUS_INBOUND" default:"ring" desc:"what an inbound call does: ring (wait for answer/reject), answer, or webhook"`
 	WebhookURL         string        `envconfig:"CALLBUS_WEBHOOK_URL" desc:"http(s) URL of the IVR app; required by INBOUND=webhook"`
 	WebhookFallbackURL string        `envconfig:"CALLBUS_WEBHOOK_FALLBACK_URL" desc:"http(s) URL tried when WEBHOOK_URL fails"`
@@ -218,6 +222,8 @@ func (s *spec) config() (Config, error) {
 	c.DataDir = v.nonEmpty("DATA_DIR", s.DataDir)
 	c.MediaDir = v.nonEmpty("MEDIA_DIR", s.MediaDir)
 	c.APIKeys = v.keys("API_KEYS", s.APIKeys)
+	c.RateLimit = v.nonNegativeInt("RATE_LIMIT", s.RateLimit)
+	c.RateBurst = v.positiveInt("RATE_BURST", s.RateBurst)
 	c.Inbound = v.oneOf("INBOUND", s.Inbound, InboundRing, InboundAnswer, InboundWebhook)
 	c.WebhookURL = v.httpURL("WEBHOOK_URL", s.WebhookURL)
 	c.WebhookFallbackURL = v.httpURL("WEBHOOK_FALLBACK_URL", s.WebhookFallbackURL)
@@ -496,6 +502,14 @@ func nodeIDFromHost(host string) string {
 func (v *validator) positiveInt(name string, n int) int {
 	if v.err == nil && n <= 0 {
 		v.fail(name, "%q must be greater than 0", strconv.Itoa(n))
+	}
+	return n
+}
+
+// nonNegativeInt checks a number envconfig parsed already.
+func (v *validator) nonNegativeInt(name string, n int) int {
+	if v.err == nil && n < 0 {
+		v.fail(name, "%q must be 0 or more", strconv.Itoa(n))
 	}
 	return n
 }

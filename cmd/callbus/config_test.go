@@ -60,6 +60,8 @@ func TestLoadDefaults(t *testing.T) {
 		Bus:           BusMemory,
 		NodeID:        "a",
 		MaxCalls:      1000,
+		RateLimit:     50,
+		RateBurst:     100,
 		DrainTimeout:  30 * time.Second,
 		RingTimeout:   30 * time.Second,
 		LogLevel:      slog.LevelInfo,
@@ -200,6 +202,9 @@ func TestLoadBadValues(t *testing.T) {
 		{"LOG_LEVEL", env{"CALLBUS_LOG_LEVEL": "loud"}},
 		{"LOG_LEVEL", env{"CALLBUS_LOG_LEVEL": ""}},
 		{"LOG_FORMAT", env{"CALLBUS_LOG_FORMAT": "xml"}},
+		{"RATE_LIMIT", env{"CALLBUS_RATE_LIMIT": "-1"}},
+		{"RATE_LIMIT", env{"CALLBUS_RATE_LIMIT": "fast"}},
+		{"RATE_BURST", env{"CALLBUS_RATE_BURST": "0"}},
 	}
 	covered := map[string]bool{}
 	for _, tc := range cases {

@@ -421,6 +421,7 @@ func TestFlowTermination(t *testing.T) {
 				// (a) the teardown after the set-up, nothing else.
 				recs := settled(t, n, id, c.ID(), concat(setup, teardown)...)
 				wantFlow(t, callRecords(recs, id, c.ID()), flow...)
+				finalReports(t, recs, id)
 
 				// (b) the BYE and its 200, in the dialog.
 				sent, received := c.Sent()[sentBefore:], c.Received()[receivedBefore:]

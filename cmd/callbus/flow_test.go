@@ -134,10 +134,16 @@ func callRecords(recs []bus.Record, id, callID string) []bus.Record {
 	return out
 }
 
-// labels returns the sorted labels of recs.
+// labels returns the sorted labels of recs, leaving out the periodic
+// statistics and quality reports: how many a call has depends on how long
+// it lasts (one every 5 s, and a final one at the stop, which
+// finalReports checks).
 func labels(recs []bus.Record) []string {
 	out := make([]string, 0, len(recs))
 	for _, r := range recs {
+		if periodic(r.Event) {
+			continue
+		}
 		out = append(out, label(r.Event))
 	}
 	slices.Sort(out)
@@ -459,4 +465,51 @@ func tagOf(v string) string {
 		}
 	}
 	return ""
+}
+
+// periodic reports whether ev is a periodic statistics or quality report.
+func periodic(ev events.Event) bool {
+	switch ev.(type) {
+	case *events.RtpStatisticsUpdate, *events.MediaQualityUpdate:
+		return true
+	}
+	return false
+}
+
+// finalReports checks the end of a call's media: rtp's final
+// RtpStatisticsUpdate, caused by StopRtpStream, comes right before
+// RtpStreamStopped, and media's final MediaQualityUpdate, caused by it,
+// before MediaStreamStopped.
+func finalReports(t *testing.T, recs []bus.Record, id string) {
+	t.Helper()
+	var stop, stats, quality *bus.Record
+	for i := range recs {
+		r := &recs[i]
+		if r.Event == nil || events.SessionOf(r.Event) != id {
+			continue
+		}
+		switch r.Event.(type) {
+		case *events.StopRtpStream:
+			stop = r
+		case *events.RtpStatisticsUpdate:
+			if stop != nil && r.Envelope.Cause == stop.Envelope.ID {
+				stats = r
+			}
+		case *events.MediaQualityUpdate:
+			if stats != nil && r.Envelope.Cause == stats.Envelope.ID {
+				quality = r
+			}
+		case *events.RtpStreamStopped:
+			if stats == nil {
+				t.Errorf("RtpStreamStopped (seq %d) without a final RtpStatisticsUpdate before it:\n%s", r.Envelope.Seq, describe(recs))
+			}
+		case *events.MediaStreamStopped:
+			if quality == nil {
+				t.Errorf("MediaStreamStopped (seq %d) without the final MediaQualityUpdate before it:\n%s", r.Envelope.Seq, describe(recs))
+			}
+		}
+	}
+	if stop == nil {
+		t.Errorf("no StopRtpStream for %s", id)
+	}
 }

@@ -19,7 +19,10 @@ import (
 
 	"github.com/callbus/callbus/callcore"
 	"github.com/callbus/callbus/callcore/bus"
+	"github.com/callbus/callbus/callcore/session"
+	"github.com/callbus/callbus/callcore/store"
 	"github.com/callbus/callbus/httpapi"
+	"github.com/callbus/callbus/ws"
 )
 
 // Main is a callbus node: every component, wired. The end-to-end tests use
@@ -30,9 +33,14 @@ type Main struct {
 	// LogOutput receives the log. Nil means os.Stderr.
 	LogOutput io.Writer
 
-	logger   *slog.Logger
-	bus      *bus.Memory
-	layers   layers
+	logger *slog.Logger
+	store  *store.Store
+	bus    *bus.Memory
+	layers layers
+	feed   *ws.Feed
+	// sessions is what the store's Snapshot reads: set once the session
+	// layer is open, read from the store's writer goroutine.
+	sessions atomic.Pointer[session.Sessions]
 	registry *prometheus.Registry
 	handler  http.Handler
 	listener net.Listener
@@ -52,8 +60,10 @@ func NewMain(cfg Config) *Main {
 	return &Main{Config: cfg}
 }
 
-// Open creates the bus, the metrics registry and the HTTP API, binds the
-// HTTP listener (so that with port 0 Addr reports the port taken) and
+// Open opens the store (CALLBUS_DATA_DIR), creates the bus numbering on
+// from the store's last seq and attaches the store to it, opens the
+// layers, the WebSocket feed, the metrics registry and the HTTP API, binds
+// the HTTP listener (so that with port 0 Addr reports the port taken) and
 // starts serving in a goroutine that Close stops. On error everything
 // opened so far is closed again. Open may be called once.
 func (m *Main) Open(ctx context.Context) (err error) {
@@ -69,20 +79,40 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	}
 	m.logger = newLogger(out, cfg.LogLevel, cfg.LogFormat)
 
-	m.bus, err = bus.New(bus.Config{Node: cfg.NodeID, Logger: m.logger})
+	// The store opens first: the bus numbers its events on from the last
+	// seq stored, so that seqs are never reused across restarts.
+	m.store, err = store.Open(ctx, store.Config{Dir: cfg.DataDir, Snapshot: m.snapshot, Logger: m.logger})
 	if err != nil {
+		return fmt.Errorf("open store: %w", err)
+	}
+	m.bus, err = bus.New(bus.Config{Node: cfg.NodeID, Logger: m.logger, StartSeq: m.store.LastSeq()})
+	if err != nil {
+		_ = m.store.Close()
 		return fmt.Errorf("create bus: %w", err)
 	}
 	defer func() {
 		if err != nil {
+			if m.feed != nil {
+				_ = m.feed.Close()
+			}
 			m.closeLayers()
-			// Nothing was published; there is nothing to drain.
+			// What was published is drained into the store, which closes last.
 			_ = m.bus.Close(ctx)
 			m.bus = nil
+			_ = m.store.Close()
 		}
 	}()
+	if err := m.store.Attach(m.bus); err != nil {
+		return fmt.Errorf("attach store: %w", err)
+	}
 
 	if err := m.openLayers(ctx); err != nil {
+		return err
+	}
+	m.sessions.Store(m.layers.sessions)
+
+	m.feed, err = ws.New(ws.Config{Bus: m.bus, Logger: m.logger})
+	if err != nil {
 		return err
 	}
 
@@ -101,10 +131,15 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	})
 
 	m.handler, err = httpapi.New(httpapi.Config{
-		Ready:   m.Ready,
-		Metrics: metrics,
-		APIKeys: cfg.APIKeys,
-		Logger:  m.logger,
+		Ready:     m.Ready,
+		Metrics:   metrics,
+		Bus:       m.bus,
+		Store:     m.store,
+		Feed:      m.feed,
+		APIKeys:   cfg.APIKeys,
+		RateLimit: cfg.RateLimit,
+		RateBurst: cfg.RateBurst,
+		Logger:    m.logger,
 	})
 	if err != nil {
 		return err
@@ -172,10 +207,12 @@ func (m *Main) Ready() error {
 }
 
 // Close stops the node: it marks it not ready, shuts the HTTP server down
-// (letting in-flight requests finish), then drains the bus. The whole
-// shutdown gets DrainTimeout, bounded further by ctx. What could not be
-// drained is logged and returned as the error. Close is idempotent; later
-// calls return the first call's result.
+// (letting in-flight requests finish) and closes the WebSocket feed, stops
+// the layers, drains the bus, then closes the store, which by then holds
+// every event the bus delivered. The whole shutdown gets DrainTimeout,
+// bounded further by ctx. What could not be drained is logged and returned
+// as the error. Close is idempotent; later calls return the first call's
+// result.
 func (m *Main) Close(ctx context.Context) error {
 	m.closeOnce.Do(func() { m.closeErr = m.close(ctx) })
 	return m.closeErr
@@ -200,16 +237,41 @@ func (m *Main) close(ctx context.Context) error {
 		}
 		<-m.served
 	}
+	// Shutdown does not wait for hijacked connections: the feed's
+	// WebSockets are ended here.
+	if m.feed != nil {
+		_ = m.feed.Close()
+	}
 	m.closeLayers()
 	if err := m.bus.Close(ctx); err != nil {
 		log.Warn("bus drain incomplete", "err", err)
 		errs = append(errs, fmt.Errorf("drain bus: %w", err))
+	}
+	if err := m.store.Close(); err != nil {
+		log.Warn("store close", "err", err)
+		errs = append(errs, err)
 	}
 	if len(errs) == 0 {
 		log.Info("callbus stopped")
 	}
 	return errors.Join(errs...)
 }
+
+// snapshot is the store's view of a live call: the session layer's.
+func (m *Main) snapshot(id string) (callcore.Call, bool) {
+	s := m.sessions.Load()
+	if s == nil {
+		return callcore.Call{}, false
+	}
+	c, ok := s.Get(id)
+	if !ok {
+		return callcore.Call{}, false
+	}
+	return c.Resource(), true
+}
+
+// Store returns the node's store, or nil before Open.
+func (m *Main) Store() *store.Store { return m.store }
 
 // newLogger returns a slog logger writing text or JSON records at level
 // and above to out.
