@@ -90,7 +90,7 @@ type spec struct {
 	ExternalIP    netip.Addr `envconfig:"CALLBUS_EXTERNAL_IP" desc:"IP address advertised in SIP and SDP, when it differs from the listener's"`
 	RTPPorts      string     `envconfig:"CALLBUS_RTP_PORTS" default:"10000-20000" desc:"UDP port range for RTP/RTCP, lo-hi, 1024..65535, lo even"`
 	DataDir       string     `envconfig:"CALLBUS_DATA_DIR" default:"./data" desc:"directory for the database and recordings"`
-	MediaDir      string     `envconfig:"CALLBUS_MEDIA_DIR" default:"./media" desc:"directory of audio files that playback may name"`
+	MediaDir      string     `envconfig:"CALLBUS_MEDIA_DIR" default:"./media" desc:"directory of audio files that playback may name (may be created after start-up)"`
 	// APIKeys is split by step two, not by envconfig, which would read a
 	// value of only spaces as no keys at all, that is as no auth.
 	APIKeys            string        `envconfig:"CALLBUS_API_KEYS" secret:"true" desc:"comma-separated bearer keys (16+ characters each) required on /v1; none means no auth"`
