@@ -70,6 +70,10 @@ func main() {
 	}
 }
 
+// peerProcs is the far ends' GOMAXPROCS: one core's worth, so that they
+// leave the other to callbus as phones on other machines would.
+const peerProcs = "1"
+
 // peerHello is what the peer prints first: the ports of its N sockets.
 type peerHello struct {
 	Ports []int `json:"ports"`
@@ -107,6 +111,7 @@ func run(n int, duration, warmup time.Duration, lo int, cpuprofile string) error
 	// this one they take the CPU callbus leaves rather than compete with
 	// its sender clock.
 	child := exec.Command("nice", "-n", "10", self, "-peer", "-calls", fmt.Sprint(n))
+	child.Env = append(os.Environ(), "GOMAXPROCS="+peerProcs)
 	child.Stderr = os.Stderr
 	stdin, err := child.StdinPipe()
 	if err != nil {
