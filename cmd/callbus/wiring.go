@@ -55,6 +55,12 @@ type Main struct {
 	closeErr  error
 }
 
+// storeTapBuffer is how many events the store may fall behind the bus
+// before its tap reports a gap, and how many the bus retains for replay
+// (so that the store then catches up without loss, and a WebSocket client
+// may resume as far back).
+const storeTapBuffer = 1 << 17
+
 // NewMain returns a Main for cfg. It starts nothing.
 func NewMain(cfg Config) *Main {
 	return &Main{Config: cfg}
@@ -81,11 +87,15 @@ func (m *Main) Open(ctx context.Context) (err error) {
 
 	// The store opens first: the bus numbers its events on from the last
 	// seq stored, so that seqs are never reused across restarts.
-	m.store, err = store.Open(ctx, store.Config{Dir: cfg.DataDir, Snapshot: m.snapshot, Logger: m.logger})
+	m.store, err = store.Open(ctx, store.Config{Dir: cfg.DataDir, Snapshot: m.snapshot, Logger: m.logger,
+		TapBuffer: storeTapBuffer})
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
-	m.bus, err = bus.New(bus.Config{Node: cfg.NodeID, Logger: m.logger, StartSeq: m.store.LastSeq()})
+	// The history covers the store's tap buffer: a store that fell that
+	// far behind catches up by replay instead of losing events.
+	m.bus, err = bus.New(bus.Config{Node: cfg.NodeID, Logger: m.logger, StartSeq: m.store.LastSeq(),
+		History: storeTapBuffer})
 	if err != nil {
 		_ = m.store.Close()
 		return fmt.Errorf("create bus: %w", err)
