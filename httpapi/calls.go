@@ -39,7 +39,7 @@ func (q *makeCallRequest) validate() error {
 	if err := requireSIPURI("to", q.To); err != nil {
 		return err
 	}
-	if q.From != "" && !validSIPURI(q.From) {
+	if q.From != "" && !callcore.ValidSIPURI(q.From) {
 		return invalid("from", "from %q is not a sip: or sips: URI", q.From)
 	}
 	if len(q.Headers) > maxHeaders {

@@ -30,7 +30,7 @@ func FuzzMakeCallBody(f *testing.F) {
 			}
 			return
 		}
-		if !validSIPURI(q.To) || (q.From != "" && !validSIPURI(q.From)) {
+		if !callcore.ValidSIPURI(q.To) || (q.From != "" && !callcore.ValidSIPURI(q.From)) {
 			t.Fatalf("body %q accepted with to %q from %q", body, q.To, q.From)
 		}
 		for n, v := range q.Headers {
