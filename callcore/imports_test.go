@@ -47,6 +47,7 @@ var rules = map[string][]string{
 	"internal/benchpeer/...":   {"*"},
 	"internal/bustest/...":     {"callcore", "callcore/events", "callcore/bus"},
 	"internal/mediaload/...":   {"*"}, // the media load generator drives the media and rtp hubs
+	"internal/apitest/...":     {},    // tests' OpenAPI-validating HTTP client
 }
 
 // libraries maps a third-party module path prefix to the packages that may

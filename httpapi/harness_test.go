@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -12,13 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
 
 	"github.com/callbus/callbus/callcore"
 	"github.com/callbus/callbus/callcore/bus"
 	"github.com/callbus/callbus/callcore/events"
 	"github.com/callbus/callbus/callcore/store"
+	"github.com/callbus/callbus/internal/apitest"
 	"github.com/callbus/callbus/internal/bustest"
 )
 
@@ -202,7 +201,7 @@ func newEnv(t *testing.T, cfg Config) *env {
 	var plain *http.Client
 	e.url, plain = serve(t, h)
 	e.spec = loadSpec(t)
-	e.client = &http.Client{Transport: &specTransport{t: t, spec: e.spec, base: plain.Transport}}
+	e.client = &http.Client{Transport: &apitest.Transport{T: t, Spec: e.spec, Base: plain.Transport}}
 	return e
 }
 
@@ -211,22 +210,12 @@ func newAPI(t *testing.T, cfg Config) (string, *http.Client) {
 	e := newEnv(t, cfg)
 	// The ops and catalogue tests send requests the spec does not describe
 	// (405s, unknown paths); they check the answers themselves.
-	return e.url, &http.Client{Transport: e.client.Transport.(*specTransport).base}
+	return e.url, &http.Client{Transport: e.client.Transport.(*apitest.Transport).Base}
 }
 
 // specOnce parses openapi.yaml into a validator once per test binary:
 // building one takes most of a second under the race detector.
-var specOnce = sync.OnceValues(func() (validator.Validator, error) {
-	doc, err := libopenapi.NewDocument(OpenAPI())
-	if err != nil {
-		return nil, err
-	}
-	v, errs := validator.NewValidator(doc)
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
-	}
-	return v, nil
-})
+var specOnce = sync.OnceValues(func() (validator.Validator, error) { return apitest.NewValidator(OpenAPI()) })
 
 // loadSpec returns the validator of openapi.yaml.
 func loadSpec(t testing.TB) validator.Validator {
@@ -238,86 +227,16 @@ func loadSpec(t testing.TB) validator.Validator {
 	return v
 }
 
-// How a request is checked against the spec.
-type specMode int
+// How a request is checked against the spec (see apitest.Mode).
+type specMode = apitest.Mode
 
 const (
-	specValid   specMode = iota // the request must be valid
-	specInvalid                 // the request must be invalid: the spec states the rule the server enforces
-	specSkip                    // the request is not checked (the response still is)
-	specFeed                    // the request must be valid; the answer of the scripted feed is not checked
-	specOff                     // neither is checked: requests the spec has no operation for (HEAD, 405)
+	specValid   = apitest.Valid       // the request must be valid
+	specInvalid = apitest.Invalid     // the request must be invalid: the spec states the rule the server enforces
+	specSkip    = apitest.Skip        // the request is not checked (the response still is)
+	specFeed    = apitest.RequestOnly // the request must be valid; the answer of the scripted feed is not checked
+	specOff     = apitest.Off         // neither is checked: requests the spec has no operation for (HEAD, 405)
 )
-
-type specModeKey struct{}
-
-// specTransport checks every request (per its specMode) and every
-// response against openapi.yaml, failing the test on any violation, so
-// that the spec cannot drift from what the server does.
-type specTransport struct {
-	t    testing.TB
-	spec validator.Validator
-	base http.RoundTripper
-}
-
-func (s *specTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	mode, _ := req.Context().Value(specModeKey{}).(specMode)
-	var body []byte
-	if req.Body != nil {
-		var err error
-		if body, err = io.ReadAll(req.Body); err != nil {
-			return nil, err
-		}
-		req.Body.Close()
-	}
-	clone := func() *http.Request {
-		c := req.Clone(context.Background())
-		c.Body = io.NopCloser(bytes.NewReader(body))
-		return c
-	}
-	if mode != specSkip && mode != specOff {
-		want := mode
-		if want == specFeed {
-			want = specValid
-		}
-		ok, errs := s.spec.ValidateHttpRequest(clone())
-		switch {
-		case want == specValid && !ok:
-			s.t.Errorf("%s %s: the request violates openapi.yaml:%s", req.Method, req.URL.Path, describeErrs(errs))
-		case want == specInvalid && ok:
-			s.t.Errorf("%s %s: the request is valid per openapi.yaml, but the test sends it as invalid: the spec lacks the rule", req.Method, req.URL.Path)
-		}
-	}
-	req.Body = io.NopCloser(bytes.NewReader(body))
-	resp, err := s.base.RoundTrip(req)
-	if err != nil {
-		return nil, err
-	}
-	rb, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return nil, err
-	}
-	resp.Body = io.NopCloser(bytes.NewReader(rb))
-	if mode == specFeed || mode == specOff {
-		return resp, nil
-	}
-	check := *resp
-	check.Body = io.NopCloser(bytes.NewReader(rb))
-	if ok, errs := s.spec.ValidateHttpResponse(clone(), &check); !ok {
-		s.t.Errorf("%s %s → %d: the response violates openapi.yaml:%s\nbody: %s",
-			req.Method, req.URL.Path, resp.StatusCode, describeErrs(errs), rb)
-	}
-	return resp, nil
-}
-
-func describeErrs[E interface{ Error() string }](errs []E) string {
-	var b strings.Builder
-	for _, e := range errs {
-		b.WriteString("\n  " + e.Error())
-	}
-	return b.String()
-}
 
 // request sends one request through e's validating client. body is sent
 // as JSON unless it is a []byte or string; header may be nil.
@@ -337,7 +256,7 @@ func (e *env) request(t *testing.T, mode specMode, method, path string, body any
 		}
 		rd = bytes.NewReader(raw)
 	}
-	ctx := context.WithValue(t.Context(), specModeKey{}, mode)
+	ctx := apitest.WithMode(t.Context(), mode)
 	req, err := http.NewRequestWithContext(ctx, method, e.url+path, rd)
 	if err != nil {
 		t.Fatal(err)

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"bytes"
+	"github.com/callbus/callbus/internal/apitest"
 	"net/http"
 	"os"
 	"slices"
@@ -23,7 +24,7 @@ func TestOpenAPIDocument(t *testing.T) {
 	}
 	ok, errs := loadSpec(t).ValidateDocument()
 	if !ok {
-		t.Errorf("openapi.yaml is not a valid OpenAPI document:%s", describeErrs(errs))
+		t.Errorf("openapi.yaml is not a valid OpenAPI document:%s", apitest.DescribeErrs(errs))
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/callbus/callbus/internal/apitest"
 	"io"
 	"net/http"
 	"os"
@@ -47,13 +48,13 @@ var loadSpecOnce = sync.OnceValues(func() (*openAPISpec, error) {
 	if err != nil {
 		return nil, err
 	}
-	doc, err := libopenapi.NewDocument(raw)
+	v, err := apitest.NewValidator(raw)
 	if err != nil {
 		return nil, err
 	}
-	v, errs := openapivalidator.NewValidator(doc)
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	doc, err := libopenapi.NewDocument(raw)
+	if err != nil {
+		return nil, err
 	}
 	model, err := doc.BuildV3Model()
 	if err != nil {
@@ -81,80 +82,18 @@ func (s *openAPISpec) checkFrame(t testing.TB, frame []byte) {
 	ok, errs := s.sv.ValidateSchemaBytes(s.frame, frame)
 	s.mu.Unlock()
 	if !ok {
-		t.Errorf("frame violates openapi.yaml's Frame:%s\n%s", describeErrs(errs), frame)
+		t.Errorf("frame violates openapi.yaml's Frame:%s\n%s", apitest.DescribeErrs(errs), frame)
 	}
 }
 
-func describeErrs[E interface{ Error() string }](errs []E) string {
-	var b strings.Builder
-	for _, e := range errs {
-		b.WriteString("\n  " + e.Error())
-	}
-	return b.String()
-}
-
-// How a request is checked against the spec.
-type specMode int
+// How a request is checked against the spec (see apitest.Mode).
+type specMode = apitest.Mode
 
 const (
-	specValid   specMode = iota // the request must be valid
-	specInvalid                 // the request must be invalid: the spec states the rule the server enforces
-	specSkip                    // the request is not checked (the response still is)
+	specValid   = apitest.Valid   // the request must be valid
+	specInvalid = apitest.Invalid // the request must be invalid: the spec states the rule the server enforces
+	specSkip    = apitest.Skip    // the request is not checked (the response still is)
 )
-
-type specModeKey struct{}
-
-// specTransport checks each exchange against the spec, failing the test
-// on any violation.
-type specTransport struct {
-	t    testing.TB
-	spec *openAPISpec
-	base http.RoundTripper
-}
-
-func (s *specTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	mode, _ := req.Context().Value(specModeKey{}).(specMode)
-	var body []byte
-	if req.Body != nil {
-		var err error
-		if body, err = io.ReadAll(req.Body); err != nil {
-			return nil, err
-		}
-		req.Body.Close()
-	}
-	clone := func() *http.Request {
-		c := req.Clone(context.Background())
-		c.Body = io.NopCloser(bytes.NewReader(body))
-		return c
-	}
-	if mode != specSkip {
-		ok, errs := s.spec.v.ValidateHttpRequest(clone())
-		switch {
-		case mode == specValid && !ok:
-			s.t.Errorf("%s %s: the request violates openapi.yaml:%s", req.Method, req.URL.Path, describeErrs(errs))
-		case mode == specInvalid && ok:
-			s.t.Errorf("%s %s: valid per openapi.yaml, but sent as invalid: the spec lacks the rule", req.Method, req.URL.Path)
-		}
-	}
-	req.Body = io.NopCloser(bytes.NewReader(body))
-	resp, err := s.base.RoundTrip(req)
-	if err != nil {
-		return nil, err
-	}
-	rb, err := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if err != nil {
-		return nil, err
-	}
-	resp.Body = io.NopCloser(bytes.NewReader(rb))
-	check := *resp
-	check.Body = io.NopCloser(bytes.NewReader(rb))
-	if ok, errs := s.spec.v.ValidateHttpResponse(clone(), &check); !ok {
-		s.t.Errorf("%s %s → %d: the response violates openapi.yaml:%s\nbody: %s",
-			req.Method, req.URL.Path, resp.StatusCode, describeErrs(errs), rb)
-	}
-	return resp, nil
-}
 
 // rest is a client of one node's API.
 type rest struct {
@@ -171,7 +110,7 @@ func newREST(t *testing.T, m *Main, key string) *rest {
 	t.Cleanup(tr.CloseIdleConnections)
 	s := loadSpec(t)
 	return &rest{t: t, base: "http://" + m.Addr().String(), key: key, spec: s,
-		c: &http.Client{Timeout: 20 * time.Second, Transport: &specTransport{t: t, spec: s, base: tr}}}
+		c: &http.Client{Timeout: 20 * time.Second, Transport: &apitest.Transport{T: t, Spec: s.v, Base: tr}}}
 }
 
 // do sends a request, with the key unless header sets Authorization; body
@@ -191,7 +130,7 @@ func (r *rest) do(mode specMode, method, path string, body any, header http.Head
 		}
 		rd = bytes.NewReader(raw)
 	}
-	ctx := context.WithValue(r.t.Context(), specModeKey{}, mode)
+	ctx := apitest.WithMode(r.t.Context(), mode)
 	req, err := http.NewRequestWithContext(ctx, method, r.base+path, rd)
 	if err != nil {
 		r.t.Fatal(err)
@@ -332,12 +271,12 @@ func openFeed(t *testing.T, r *rest, query string) *feed {
 	if r.key != "" {
 		h.Set("Authorization", "Bearer "+r.key)
 	}
-	// The upgrade cannot go through specTransport (its body is the
+	// The upgrade cannot go through apitest.Transport (its body is the
 	// connection): check the request alone.
 	req, _ := http.NewRequest("GET", url, nil)
 	req.Header = h.Clone()
 	if ok, errs := r.spec.v.ValidateHttpRequest(req); !ok {
-		t.Errorf("GET /v1/events?%s violates openapi.yaml:%s", query, describeErrs(errs))
+		t.Errorf("GET /v1/events?%s violates openapi.yaml:%s", query, apitest.DescribeErrs(errs))
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
@@ -456,7 +395,7 @@ func TestOpenAPIFrameSchema(t *testing.T) {
 		ok, errs := s.sv.ValidateSchemaBytes(s.frame, frame)
 		s.mu.Unlock()
 		if !ok {
-			t.Errorf("%s frame %s violates Frame:%s", name, frame, describeErrs(errs))
+			t.Errorf("%s frame %s violates Frame:%s", name, frame, apitest.DescribeErrs(errs))
 		}
 	}
 	bad := bytes.Replace(ev, []byte(`"channel":"session_to_app",`), nil, 1)
