@@ -179,6 +179,9 @@ func (a *api) listCalls(w http.ResponseWriter, r *http.Request) {
 		}
 		f.State = callcore.CallState(s)
 	}
+	if !a.caughtUp(w, r) {
+		return
+	}
 	calls, next, err := a.store.Calls(r.Context(), f)
 	if err != nil {
 		writeError(w, r, a.log, err)
@@ -206,6 +209,9 @@ func (a *api) getCall(w http.ResponseWriter, r *http.Request) {
 	id, err := pathID(r)
 	if err != nil {
 		writeError(w, r, a.log, err)
+		return
+	}
+	if !a.caughtUp(w, r) {
 		return
 	}
 	c, err := a.store.Call(r.Context(), id)
@@ -238,6 +244,9 @@ func (a *api) callEvents(w http.ResponseWriter, r *http.Request) {
 	limit, err := queryInt(q.Get("limit"), "limit", DefaultEventPage, 1, MaxEventPage)
 	if err != nil {
 		writeError(w, r, a.log, err)
+		return
+	}
+	if !a.caughtUp(w, r) {
 		return
 	}
 	if _, err := a.store.Call(r.Context(), id); err != nil {
@@ -504,4 +513,22 @@ func renameField(err error, fields map[string]string) error {
 		return &cp
 	}
 	return err
+}
+
+// caughtUp waits until the store holds every event published before the
+// request, so that a read sees what the commands before it did (the store
+// commits in batches, up to 100 ms apart). When the store cannot catch up
+// within the command timeout it answers 503 and returns false.
+func (a *api) caughtUp(w http.ResponseWriter, r *http.Request) bool {
+	ctx, cancel := context.WithTimeout(r.Context(), a.timeout)
+	defer cancel()
+	if err := a.store.Sync(ctx); err != nil {
+		if r.Context().Err() == nil {
+			err = &callcore.Error{Code: callcore.CodeUnavailable, Err: err,
+				Message: "the call history is behind the bus; retry later"}
+		}
+		writeError(w, r, a.log, err)
+		return false
+	}
+	return true
 }
