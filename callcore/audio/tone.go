@@ -6,9 +6,8 @@ import "math"
 // phase carries over from one Fill to the next, so consecutive frames join
 // without clicks. A ToneGenerator is not safe for concurrent use.
 type ToneGenerator struct {
-	amp   float64      // peak of each tone, in sample units
-	osc   [][4]float64 // per tone: cos, sin of the phase; cos, sin of the step
-	accum []float64
+	amp float64      // peak of each tone, in sample units
+	osc [][4]float64 // per tone: cos, sin of the phase; cos, sin of the step
 }
 
 // NewTone returns a generator of the sum of sines at freqs (Hz), each with

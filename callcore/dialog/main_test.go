@@ -415,15 +415,6 @@ func (h *harness) checkGone() {
 	})
 }
 
-func cseqOf(t *testing.T, hs events.Headers) (uint32, string) {
-	t.Helper()
-	n, m, err := parseCSeq(hs.Get("CSeq"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return n, m
-}
-
 func hasLine(body, line string) bool {
 	for _, l := range strings.Split(strings.ReplaceAll(body, "\r\n", "\n"), "\n") {
 		if l == line {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -171,17 +170,4 @@ func requireTool(t *testing.T, name string) string {
 	}
 	t.Skipf("%s is not installed; set CALLBUS_E2E=1 with it installed to run this test", name)
 	return ""
-}
-
-var errNoSession = errors.New("no session")
-
-// sessionOf returns the session id of the first IncomingCall or
-// CallCreated in recs.
-func sessionOf(recs []bus.Record) (string, error) {
-	for _, r := range recs {
-		if c, ok := r.Event.(*events.CallCreated); ok {
-			return c.SessionID, nil
-		}
-	}
-	return "", errNoSession
 }
