@@ -412,17 +412,36 @@ func (t *Transport) replyRaw(to net.Addr, data []byte) {
 // nothing would close (the flow tests saw one leak in a few closes). Those
 // goroutines do no more than that and answer, so a few short rounds after
 // the listeners closed find every such socket.
+//
+// Under load (the race detector, a busy CI machine) such a goroutine may
+// run late, so the sweep goes on, up to lateSweepMax, until the pools have
+// stayed empty for lateSweeps rounds in a row.
 func (t *Transport) sweepLateConnections() {
 	tp := t.srv.TransportLayer()
-	for i := 0; i < lateSweeps; i++ {
+	deadline := time.Now().Add(lateSweepMax)
+	for empty := 0; empty < lateSweeps && time.Now().Before(deadline); {
 		time.Sleep(lateSweepEvery)
+		if poolSize(tp, "udp")+poolSize(tp, "tcp") == 0 {
+			empty++
+			continue
+		}
+		empty = 0
 		_ = tp.Close() // clears the connection pools; safe to repeat
 	}
+}
+
+// poolSize returns how many connections sipgo holds for network.
+func poolSize(tp *sip.TransportLayer, network string) int {
+	if p := tp.Pool(network); p != nil {
+		return p.Size()
+	}
+	return 0
 }
 
 const (
 	lateSweeps     = 5
 	lateSweepEvery = 10 * time.Millisecond
+	lateSweepMax   = 2 * time.Second
 )
 
 func (t *Transport) closeListeners() error {
