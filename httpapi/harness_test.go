@@ -27,8 +27,8 @@ import (
 // stands for package ws.
 
 // fakeSession serves api_to_session like the session layer would for the
-// parts the API relies on: MakeCall creates the call (CallCreated on the
-// bus, so the store has it), other commands are recorded and answered by
+// parts the API relies on: MakeCall creates the call (CallCreated and
+// CallUpdated on the bus, so the store has it), other commands are recorded and answered by
 // reply (nil: accepted) for known calls, not_found otherwise.
 type fakeSession struct {
 	b     bus.Bus
@@ -67,6 +67,12 @@ func (s *fakeSession) serve(ctx context.Context, _ events.Envelope, cmd events.E
 		s.mu.Unlock()
 		if err := s.b.Publish(ctx, &events.CallCreated{SessionRef: e.SessionRef, Direction: "outbound",
 			From: "sip:callbus@localhost", To: e.To, ClientState: e.ClientState}); err != nil {
+			return nil, err
+		}
+		// The store keeps a call as its latest CallUpdated says.
+		if err := s.b.Publish(ctx, &events.CallUpdated{SessionRef: e.SessionRef, Call: callcore.Call{ID: e.SessionID,
+			Direction: callcore.Outbound, From: "sip:callbus@localhost", To: e.To, State: callcore.StateInitiating,
+			CreatedAt: time.Now().UTC(), ClientState: e.ClientState}}); err != nil {
 			return nil, err
 		}
 		return &events.CommandResult{ID: e.SessionID, State: "initiating"}, nil

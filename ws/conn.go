@@ -203,7 +203,7 @@ func (c *client) write(ctx context.Context) end {
 			c.markSeq(rec)
 			continue
 		default:
-			b, encoded, err := f.pool.frame(rec.Envelope, rec.Event)
+			b, encoded, err := rec.Frame()
 			if encoded {
 				f.encoded.Add(1)
 			}

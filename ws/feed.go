@@ -54,7 +54,6 @@ type Feed struct {
 	bus      bus.Bus
 	log      *slog.Logger
 	cfg      Config
-	pool     *framePool
 	corkBufs *sync.Pool
 
 	mu      sync.Mutex
@@ -97,7 +96,6 @@ func New(cfg Config) (*Feed, error) {
 		bus:      cfg.Bus,
 		log:      cfg.Logger,
 		cfg:      cfg,
-		pool:     newFramePool(frameCacheSize),
 		corkBufs: newCorkBufs(),
 		closing:  make(chan struct{}),
 	}, nil

@@ -2,11 +2,9 @@ package ws
 
 import (
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/callbus/callbus/callcore/bus"
-	"github.com/callbus/callbus/callcore/events"
 )
 
 // ChannelFeed and TypeGap name the feed's own frames, which are not bus
@@ -49,49 +47,4 @@ func GapFrame(node string, now time.Time, g bus.Gap) []byte {
 	b = append(b, `,"reason":`...)
 	b = strconv.AppendQuote(b, g.Reason)
 	return append(b, "}}"...)
-}
-
-// frameCacheSize is how many recent control-plane frames the feed keeps
-// for its clients to share, a power of two. Clients within this many seqs
-// of each other marshal each event once between them.
-const frameCacheSize = 4096
-
-// framePool caches the encoded frames of recent control-plane events by
-// seq, so that N clients of the same event marshal it once instead of N
-// times. A frame is immutable once stored: the connection writes it as is
-// (a server does not mask).
-type framePool struct {
-	mask  uint64
-	slots []atomic.Pointer[cachedFrame]
-}
-
-type cachedFrame struct {
-	seq uint64
-	id  events.ID
-	b   []byte
-}
-
-func newFramePool(size int) *framePool {
-	return &framePool{mask: uint64(size - 1), slots: make([]atomic.Pointer[cachedFrame], size)}
-}
-
-// frame returns the encoded frame of (env, ev), marshalling it unless a
-// client already did; encoded reports a marshal. RTP packet events (seq 0)
-// are never cached: each is sent once to few clients. A nil pool caches
-// nothing (the benchmarks compare).
-func (p *framePool) frame(env events.Envelope, ev events.Event) (b []byte, encoded bool, err error) {
-	if p == nil || env.Seq == 0 {
-		b, err = events.Marshal(env, ev)
-		return b, true, err
-	}
-	slot := &p.slots[env.Seq&p.mask]
-	if c := slot.Load(); c != nil && c.seq == env.Seq && c.id == env.ID {
-		return c.b, false, nil
-	}
-	b, err = events.Marshal(env, ev)
-	if err != nil {
-		return nil, true, err
-	}
-	slot.Store(&cachedFrame{seq: env.Seq, id: env.ID, b: b})
-	return b, true, nil
 }

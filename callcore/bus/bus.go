@@ -122,6 +122,8 @@ type Record struct {
 	Event    events.Event
 	// Gap is set, and Event nil, when events were missed.
 	Gap *Gap
+
+	frames *frameCache // where Frame shares the encoded event
 }
 
 // Gap reasons.

@@ -22,6 +22,7 @@ type sequencer struct {
 	dataTaps atomic.Int32
 	clock    *coarseClock
 	node     string
+	frames   frameCache // the encoded frames the taps share (Record.Frame)
 }
 
 func (q *sequencer) init(history int, start uint64, clock *coarseClock, node string) {
@@ -81,7 +82,7 @@ func (q *sequencer) readHistory(from, to uint64, dst []Record) ([]Record, uint64
 	}
 	for ; from < to && len(dst) < replayChunk; from++ {
 		it := &q.hist[from%uint64(len(q.hist))]
-		dst = append(dst, Record{Envelope: it.envelope(q.node), Event: it.ev})
+		dst = append(dst, Record{Envelope: it.envelope(q.node), Event: it.ev, frames: &q.frames})
 	}
 	return dst, from
 }
@@ -188,7 +189,7 @@ func (t *tap) offer(env events.Envelope, ev events.Event) {
 		t.stats.gaps.Add(1)
 		t.extendGap(env)
 	} else {
-		t.push(Record{Envelope: env, Event: ev})
+		t.push(Record{Envelope: env, Event: ev, frames: &t.q.frames})
 	}
 	t.mu.Unlock()
 	select {

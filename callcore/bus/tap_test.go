@@ -192,3 +192,63 @@ func TestTapCloseAndBusClose(t *testing.T) {
 		t.Fatalf("tap after Close: %v", err)
 	}
 }
+
+// Two taps reading the same event get one encoding of it: the first
+// Frame encodes, the second returns the same bytes, and both decode to the
+// event with its envelope. A record read back from the history shares it
+// too; a gap record has no frame.
+func TestRecordFrameIsEncodedOnce(t *testing.T) {
+	m := newBus(t, Config{Node: "a"})
+	ctx := ctxTimeout(t, 5*time.Second)
+	t1, err := m.Tap(TapConfig{Name: "one"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer t1.Close()
+	t2, err := m.Tap(TapConfig{Name: "two"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer t2.Close()
+	if err := m.Publish(ctx, stateEv("s1", "ringing")); err != nil {
+		t.Fatal(err)
+	}
+	r1, err := t1.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := t2.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b1, enc1, err := r1.Frame()
+	if err != nil || !enc1 {
+		t.Fatalf("first Frame: encoded=%v err=%v", enc1, err)
+	}
+	b2, enc2, err := r2.Frame()
+	if err != nil || enc2 {
+		t.Fatalf("second Frame: encoded=%v err=%v, want the shared encoding", enc2, err)
+	}
+	if &b1[0] != &b2[0] {
+		t.Fatal("the two taps got separate encodings")
+	}
+	env, ev, err := events.Unmarshal(b1)
+	if err != nil || env.Seq != r1.Envelope.Seq || env.ID != r1.Envelope.ID || env.Node != "a" || ev.Type() != "CallStateChanged" {
+		t.Fatalf("frame %s decodes to %+v %v, %v", b1, env, ev, err)
+	}
+	t3, err := m.Tap(TapConfig{Name: "late", Replay: true, Since: 0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer t3.Close()
+	r3, err := t3.Next(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b3, enc3, err := r3.Frame(); err != nil || enc3 || &b3[0] != &b1[0] {
+		t.Fatalf("replayed Frame: encoded=%v err=%v", enc3, err)
+	}
+	if _, _, err := (Record{Gap: &Gap{FromSeq: 1, ToSeq: 1, Dropped: 1}}).Frame(); err == nil {
+		t.Fatal("a gap record has a frame")
+	}
+}

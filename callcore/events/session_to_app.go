@@ -1,5 +1,7 @@
 package events
 
+import "github.com/callbus/callbus/callcore"
+
 // ChannelSessionToApp carries the public call lifecycle that apps consume
 // (the WebSocket feed, webhooks, the IVR) from the session layer.
 const ChannelSessionToApp = "session_to_app"
@@ -12,7 +14,7 @@ func (onSessionToApp) Channel() string { return ChannelSessionToApp }
 func sessionToAppEvents() []Event {
 	return []Event{&CallCreated{}, &CallRinging{}, &CallAnswered{}, &CallHeld{},
 		&CallResumed{}, &CallTransferred{}, &CallBridged{}, &CallDtmfReceived{},
-		&PlaybackFinished{}, &RecordingFinished{}, &CallEnded{}, &RegistrationChanged{}}
+		&PlaybackFinished{}, &RecordingFinished{}, &CallEnded{}, &RegistrationChanged{}, &CallUpdated{}}
 }
 
 // Sides of a call that put it on hold or took it off (CallHeld, CallResumed).
@@ -150,6 +152,22 @@ type CallEnded struct {
 // Type returns "CallEnded".
 func (*CallEnded) Type() string { return "CallEnded" }
 
+// CallUpdated carries the call resource of DESIGN.md §5 as it stands after
+// the events the session published before it for the same call. The
+// session publishes one whenever the resource changes (its state, its
+// media, its quality, its bridge…), after that change's other events and
+// in the call's key order, so the latest CallUpdated of a call is the call:
+// the store's call rows are these, and a feed client has every call
+// without asking REST.
+type CallUpdated struct {
+	onSessionToApp
+	SessionRef
+	Call callcore.Call `json:"call"`
+}
+
+// Type returns "CallUpdated".
+func (*CallUpdated) Type() string { return "CallUpdated" }
+
 // RegistrationChanged reports a change of the state of a registration made
 // with CmdRegister: Status e.g. "registered" or "failed", Expires the
 // lifetime granted in seconds, Error why it failed.
@@ -181,4 +199,5 @@ var (
 	_ Event = (*RecordingFinished)(nil)
 	_ Event = (*CallEnded)(nil)
 	_ Event = (*RegistrationChanged)(nil)
+	_ Event = (*CallUpdated)(nil)
 )

@@ -24,7 +24,7 @@ var specTypes = []struct {
 	{"media_to_rtp", "StartRtpStream StopRtpStream SendRtpPacket UpdateRtpStream"},
 	{"rtp_to_media", "RtpStreamStarted RtpStreamStopped RtpPacketReceived RtpStatisticsUpdate RtpError"},
 	{"api_to_session", "MakeCall AnswerCall RejectCall HangupCall HoldCall ResumeCall TransferCall SendDtmf PlayAudio StopAudio StartRecording StopRecording BridgeCalls Register Unregister"},
-	{"session_to_app", "CallCreated CallRinging CallAnswered CallHeld CallResumed CallTransferred CallBridged DtmfReceived PlaybackFinished RecordingFinished CallEnded RegistrationChanged"},
+	{"session_to_app", "CallCreated CallRinging CallAnswered CallHeld CallResumed CallTransferred CallBridged DtmfReceived PlaybackFinished RecordingFinished CallEnded RegistrationChanged CallUpdated"},
 }
 
 // specFields is the data of every event, from DESIGN.md §3 completed by
@@ -125,6 +125,8 @@ var specFields = map[string]string{
 	"session_to_app/RecordingFinished":   "session_id recording_id file_path duration_ms",
 	"session_to_app/CallEnded":           "session_id reason [sip_status] [message]",
 	"session_to_app/RegistrationChanged": "registration_id aor status [expires] [error]",
+	// ★ added with the call resource on the bus (issue 9):
+	"session_to_app/CallUpdated": "session_id call{id direction from to state created_at [answered_at] [ended_at] [end_reason] [sip_status] [sip_call_id] held media{[codec] [local_rtp] [remote_rtp] [quality{mos packet_loss_pct jitter_ms [rtt_ms] packets_sent packets_received}]} [recording_id] [bridged_with] [client_state]}",
 }
 
 func TestCatalogueMatchesDesign(t *testing.T) {
@@ -246,6 +248,9 @@ func checkFields(t *testing.T, path string, docs []events.FieldDoc, goType refle
 		if ft == nil {
 			t.Errorf("%s: no Go field with this json name", p)
 			continue
+		}
+		if ft.Kind() == reflect.Pointer {
+			ft = ft.Elem()
 		}
 		if d.Type == "object" {
 			checkFields(t, p, d.Fields, ft, values[i])

@@ -32,6 +32,7 @@ func (s *Sessions) bridgeCalls(st *step, e *events.CmdBridgeCalls) error {
 	if err := s.pair(c, p); err != nil {
 		return err
 	}
+	st.touch(p)
 	st.emit(&events.BridgeMedia{SessionRef: ref(c.id), PeerSessionID: p.id})
 	st.emit(&events.CallBridged{SessionRef: ref(c.id), PeerSessionID: p.id})
 	st.emit(&events.CallBridged{SessionRef: ref(p.id), PeerSessionID: c.id})
@@ -68,6 +69,7 @@ func (s *Sessions) unbridge(st *step) {
 		c.bridged = ""
 		if p := s.calls[peer]; p != nil && p.bridged == c.id {
 			p.bridged = ""
+			st.touch(p)
 		}
 	}
 	s.mu.Unlock()

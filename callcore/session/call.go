@@ -12,89 +12,44 @@ import (
 	"github.com/callbus/callbus/callcore/events"
 )
 
-// Call is a read-only snapshot of a call: the call resource of DESIGN.md §5
-// as far as the session layer knows it (JSON names as in the resource),
-// plus a few fields for in-process readers (httpapi, ivr) that are not
-// part of it. Times are UTC; AnsweredAt and EndedAt are zero until then.
-// Held is true when either side holds the call (HeldBy says which).
-type Call struct {
-	ID          string              `json:"id"`
-	Direction   callcore.Direction  `json:"direction"`
-	From        string              `json:"from"`
-	To          string              `json:"to"`
-	State       callcore.CallState  `json:"state"`
-	CreatedAt   time.Time           `json:"created_at"`
-	AnsweredAt  time.Time           `json:"answered_at,omitzero"`
-	EndedAt     time.Time           `json:"ended_at,omitzero"`
-	EndReason   callcore.EndReason  `json:"end_reason,omitempty"`
-	SipStatus   int                 `json:"sip_status,omitempty"`
-	SipCallID   string              `json:"sip_call_id,omitempty"`
-	Held        bool                `json:"held"`
-	Media       Media               `json:"media"`
-	RecordingID string              `json:"recording_id,omitempty"` // the latest recording
-	BridgedWith string              `json:"bridged_with,omitempty"`
-	ClientState string              `json:"client_state,omitempty"`
-	WebhookURL  string              `json:"-"` // for the IVR; not part of the resource
-	HeldBy      []string            `json:"-"` // events.ByLocal and/or events.ByRemote
-	TransferOf  string              `json:"-"` // the call whose REFER placed this one
-	Headers     events.Headers      `json:"-"` // the INVITE's headers (inbound) or the extra ones (outbound)
-	Transfer    *TransferInProgress `json:"-"`
-
-	seq uint64 // creation order, for List
-}
-
-// Media is the media part of a Call.
-type Media struct {
-	// Codec is the negotiated codec, e.g. "PCMU".
-	Codec string `json:"codec,omitempty"`
-	// LocalRTP and RemoteRTP are the "ip:port" of the RTP endpoints, read
-	// from the local and remote SDP.
-	LocalRTP  string `json:"local_rtp,omitempty"`
-	RemoteRTP string `json:"remote_rtp,omitempty"`
-	// Quality is the latest MediaQualityUpdate; nil before the first one.
-	Quality *Quality `json:"quality,omitempty"`
-}
-
-// Quality is a call-quality estimate, from the latest MediaQualityUpdate.
-type Quality struct {
-	MOS             float64   `json:"mos"`
-	PacketLossPct   float64   `json:"packet_loss_pct"`
-	JitterMS        float64   `json:"jitter_ms"`
-	RttMS           float64   `json:"rtt_ms,omitempty"`
-	PacketsSent     uint64    `json:"packets_sent"`
-	PacketsReceived uint64    `json:"packets_received"`
-	UpdatedAt       time.Time `json:"-"`
-}
-
 // TransferInProgress describes the REFER a call is waiting on.
 type TransferInProgress struct {
 	Target       string // the Refer-To URI
 	TransferType string // events.TransferBlind or events.TransferAttended
 }
 
-// Get returns a snapshot of the call id, live or recently terminated, and
-// whether it is known.
-func (s *Sessions) Get(id string) (Call, bool) {
+// Get returns the call resource of id, live or recently terminated, as the
+// session last built it, and whether it is known. It is the resource of the
+// call's latest CallUpdated, or newer by the step being published.
+func (s *Sessions) Get(id string) (callcore.Call, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	c := s.calls[id]
 	if c == nil {
-		return Call{}, false
+		return callcore.Call{}, false
 	}
 	return c.view(), true
 }
 
-// List returns snapshots of every live call and of the recently terminated
-// ones (Config.RecentCalls), in the order they were created.
-func (s *Sessions) List() []Call {
+// List returns the resources of every live call and of the recently
+// terminated ones (Config.RecentCalls), in the order they were created.
+func (s *Sessions) List() []callcore.Call {
 	s.mu.RLock()
-	out := make([]Call, 0, len(s.calls))
+	type entry struct {
+		seq  uint64
+		call callcore.Call
+	}
+	out := make([]entry, 0, len(s.calls))
 	for _, c := range s.calls {
-		out = append(out, c.view())
+		out = append(out, entry{c.seq, c.view()})
 	}
 	s.mu.RUnlock()
-	slices.SortFunc(out, func(a, b Call) int { return cmp.Compare(a.seq, b.seq) })
-	return out
+	slices.SortFunc(out, func(a, b entry) int { return cmp.Compare(a.seq, b.seq) })
+	calls := make([]callcore.Call, len(out))
+	for i, e := range out {
+		calls[i] = e.call
+	}
+	return calls
 }
 
 // Live returns how many calls are not terminated.
@@ -107,12 +62,19 @@ func (s *Sessions) Live() int {
 // call is the state of one call. Its fields are guarded by mu, which the
 // handler of the call's events and the call's timers hold while they run;
 // bridged is guarded by Sessions.mu instead, because bridging touches two
-// calls. snap is what Get and List read, refreshed before each publish.
+// calls. snap is the call resource without the bridge, rebuilt before each
+// publish (Get and List read it, and a peer's step reads it to publish
+// this call's CallUpdated); published, guarded by pubMu, is the resource
+// of the latest CallUpdated.
 type call struct {
 	mu   sync.Mutex
-	snap atomic.Pointer[Call]
+	snap atomic.Pointer[callcore.Call]
 
 	bridged string // guarded by Sessions.mu
+
+	pubMu     sync.Mutex // held while a CallUpdated of the call is built and published
+	published callcore.Call
+	announced bool // a CallUpdated was published
 
 	id          string
 	seq         uint64 // creation order, set by admit
@@ -146,7 +108,7 @@ type call struct {
 	remoteSDP      string
 	localRTP       endpointCache
 	remoteRTP      endpointCache
-	quality        *Quality
+	quality        *callcore.CallQuality
 
 	dialogDone bool // CallTerminated received, or the INVITE rejected, or no dialog ever
 
@@ -190,30 +152,18 @@ func (c *call) settled() callcore.CallState {
 	return callcore.StateActive
 }
 
-// refresh rebuilds the snapshot that Get and List read.
+// refresh rebuilds the resource that Get, List and CallUpdated read.
 func (c *call) refresh() {
-	v := &Call{
-		ID: c.id, seq: c.seq, Direction: c.dir, From: c.from, To: c.to, State: c.state,
+	v := &callcore.Call{
+		ID: c.id, Direction: c.dir, From: c.from, To: c.to, State: c.state,
 		CreatedAt: c.createdAt, AnsweredAt: c.answeredAt, EndedAt: c.endedAt,
 		EndReason: c.endReason, SipStatus: c.sipStatus, SipCallID: c.sipCallID,
-		Held: c.localHold || c.remoteHold, ClientState: c.clientState,
-		WebhookURL: c.webhookURL, TransferOf: c.transferOf, Headers: c.headers,
-		Media: Media{Codec: c.codec, LocalRTP: c.localRTP.of(c.localSDP), RemoteRTP: c.remoteRTP.of(c.remoteSDP)},
+		Held: c.localHold || c.remoteHold, ClientState: c.clientState, RecordingID: c.lastRec,
+		Media: callcore.CallMedia{Codec: c.codec, LocalRTP: c.localRTP.of(c.localSDP), RemoteRTP: c.remoteRTP.of(c.remoteSDP)},
 	}
 	if c.quality != nil {
 		q := *c.quality
 		v.Media.Quality = &q
-	}
-	if c.localHold {
-		v.HeldBy = append(v.HeldBy, events.ByLocal)
-	}
-	if c.remoteHold {
-		v.HeldBy = append(v.HeldBy, events.ByRemote)
-	}
-	v.RecordingID = c.lastRec
-	if c.transfer != nil {
-		t := *c.transfer
-		v.Transfer = &t
 	}
 	c.snap.Store(v)
 }
@@ -229,21 +179,15 @@ func (e *endpointCache) of(sdp string) string {
 	return e.endpoint
 }
 
-// view returns a copy of the snapshot, sharing nothing a caller could
+// view returns a copy of the resource, sharing nothing a caller could
 // change, with the bridge filled in; Sessions.mu is held.
-func (c *call) view() Call {
+func (c *call) view() callcore.Call {
 	v := *c.snap.Load()
 	v.BridgedWith = c.bridged
 	if v.Media.Quality != nil {
 		q := *v.Media.Quality
 		v.Media.Quality = &q
 	}
-	if v.Transfer != nil {
-		t := *v.Transfer
-		v.Transfer = &t
-	}
-	v.HeldBy = slices.Clone(v.HeldBy)
-	v.Headers = slices.Clone(v.Headers)
 	return v
 }
 
@@ -287,14 +231,16 @@ func (s *Sessions) retire(c *call) {
 }
 
 // step is one transition of a call: the handler (or timer) changes the
-// call's state and emits events; flush then refreshes the snapshots and
-// publishes the events in order, still under the call's lock so that the
-// call's outputs are never interleaved.
+// call's state and emits events; flush then refreshes the resource and
+// publishes the events in order, then a CallUpdated for the call (and for
+// the peer whose bridge the step changed) when its resource changed, still
+// under the call's lock so that the call's outputs are never interleaved.
 type step struct {
 	s     *Sessions
 	c     *call
 	cause events.ID // the event being handled, for the timers it arms
 	out   []events.Event
+	peers []*call // other calls whose resource the step changed (a bridge)
 }
 
 func (s *Sessions) begin(c *call, cause events.ID) *step {
@@ -303,8 +249,17 @@ func (s *Sessions) begin(c *call, cause events.ID) *step {
 
 func (st *step) emit(ev events.Event) { st.out = append(st.out, ev) }
 
-// flush publishes what the step emitted. It returns the first publish
-// error, wrapped with the session and event type.
+// touch notes that the step changed p's resource too (its bridge), so that
+// flush publishes p's CallUpdated.
+func (st *step) touch(p *call) {
+	if p != st.c && !slices.Contains(st.peers, p) {
+		st.peers = append(st.peers, p)
+	}
+}
+
+// flush publishes what the step emitted, then the CallUpdated of every
+// call whose resource changed. It returns the first publish error, wrapped
+// with the session and event type.
 func (st *step) flush(ctx context.Context) error {
 	st.c.refresh()
 	for _, ev := range st.out {
@@ -313,7 +268,49 @@ func (st *step) flush(ctx context.Context) error {
 		}
 	}
 	st.out = st.out[:0]
+	if err := st.s.announce(ctx, st.c); err != nil {
+		return err
+	}
+	for _, p := range st.peers {
+		if err := st.s.announce(ctx, p); err != nil {
+			return err
+		}
+	}
+	st.peers = st.peers[:0]
 	return nil
+}
+
+// announce publishes c's CallUpdated when its resource differs from the
+// one last published. It may run for c from a peer's step as well as from
+// c's own: pubMu orders the two, and the resource is read inside it (the
+// snapshot only moves forward, the bridge is read under Sessions.mu), so
+// the latest CallUpdated of a call is always its current resource.
+func (s *Sessions) announce(ctx context.Context, c *call) error {
+	c.pubMu.Lock()
+	defer c.pubMu.Unlock()
+	s.mu.RLock()
+	r := c.view()
+	s.mu.RUnlock()
+	if c.announced && sameCall(&r, &c.published) {
+		return nil
+	}
+	ev := &events.CallUpdated{SessionRef: ref(c.id), Call: r}
+	if err := s.bus.Publish(ctx, ev); err != nil {
+		return &publishError{session: c.id, typ: ev.Channel() + "/" + ev.Type(), err: err}
+	}
+	c.published, c.announced = r, true
+	return nil
+}
+
+// sameCall reports whether two resources are equal, quality by value.
+func sameCall(a, b *callcore.Call) bool {
+	qa, qb := a.Media.Quality, b.Media.Quality
+	if (qa == nil) != (qb == nil) || qa != nil && *qa != *qb {
+		return false
+	}
+	x, y := *a, *b
+	x.Media.Quality, y.Media.Quality = nil, nil
+	return x == y
 }
 
 type publishError struct {
@@ -327,20 +324,3 @@ func (e *publishError) Error() string {
 func (e *publishError) Unwrap() error { return e.err }
 
 func ref(id string) events.SessionRef { return events.SessionRef{SessionID: id} }
-
-// Resource returns the call resource of DESIGN.md §5: the snapshot without
-// the fields for in-process readers.
-func (v Call) Resource() callcore.Call {
-	r := callcore.Call{
-		ID: v.ID, Direction: v.Direction, From: v.From, To: v.To, State: v.State,
-		CreatedAt: v.CreatedAt, AnsweredAt: v.AnsweredAt, EndedAt: v.EndedAt,
-		EndReason: v.EndReason, SipStatus: v.SipStatus, SipCallID: v.SipCallID,
-		Held: v.Held, RecordingID: v.RecordingID, BridgedWith: v.BridgedWith, ClientState: v.ClientState,
-		Media: callcore.CallMedia{Codec: v.Media.Codec, LocalRTP: v.Media.LocalRTP, RemoteRTP: v.Media.RemoteRTP},
-	}
-	if q := v.Media.Quality; q != nil {
-		r.Media.Quality = &callcore.CallQuality{MOS: q.MOS, PacketLossPct: q.PacketLossPct,
-			JitterMS: q.JitterMS, RttMS: q.RttMS, PacketsSent: q.PacketsSent, PacketsReceived: q.PacketsReceived}
-	}
-	return r
-}

@@ -47,22 +47,26 @@ type record struct {
 // media: it publishes their events and reads what the session sent them.
 // Every event the session publishes (session_to_dialog, session_to_media,
 // session_to_app) is recorded per key, in bus order, and each test must
-// expect all of them: finish fails on any left unread.
+// expect all of them: finish fails on any left unread. CallUpdated is kept
+// apart (updates): finish checks that every call's latest one is the
+// call's resource and that none repeats the one before it.
 type harness struct {
 	t   *testing.T
 	bus *bus.Memory
 	s   *Sessions
 
-	mu     sync.Mutex
-	out    map[string][]record // what the session published, per key
-	in     map[string][]record // what the test published (dialog, media, commands), per key
-	cursor map[string]int
-	failed []string // bus handler failures, from the log
+	mu      sync.Mutex
+	out     map[string][]record        // what the session published, per key
+	updates map[string][]callcore.Call // the CallUpdated of each call, in order
+	in      map[string][]record        // what the test published (dialog, media, commands), per key
+	cursor  map[string]int
+	failed  []string // bus handler failures, from the log
 }
 
 func newHarness(t *testing.T, cfg Config) *harness {
 	t.Helper()
-	h := &harness{t: t, out: map[string][]record{}, in: map[string][]record{}, cursor: map[string]int{}}
+	h := &harness{t: t, out: map[string][]record{}, in: map[string][]record{}, cursor: map[string]int{},
+		updates: map[string][]callcore.Call{}}
 	log := slog.New(&failHandler{h: h})
 	b, err := bus.New(bus.Config{Node: testNode, Logger: log, StopGrace: 5 * time.Second})
 	if err != nil {
@@ -73,7 +77,11 @@ func newHarness(t *testing.T, cfg Config) *harness {
 		_, err := b.Subscribe(bus.Subscriber{Name: name, Channels: channels,
 			Handle: func(_ context.Context, env events.Envelope, ev events.Event) error {
 				h.mu.Lock()
-				into[ev.Key()] = append(into[ev.Key()], record{env, ev})
+				if u, ok := ev.(*events.CallUpdated); ok {
+					h.updates[u.SessionID] = append(h.updates[u.SessionID], u.Call)
+				} else {
+					into[ev.Key()] = append(into[ev.Key()], record{env, ev})
+				}
 				h.mu.Unlock()
 				return nil
 			}})
@@ -121,6 +129,21 @@ func (h *harness) finish() {
 	for key, list := range h.out {
 		if n := h.cursor[key]; n < len(list) {
 			t.Errorf("%s: unexpected events after the expected ones: %s", key, kinds(list[n:]))
+		}
+	}
+	for id, ups := range h.updates {
+		for i := 1; i < len(ups); i++ {
+			if sameCall(&ups[i], &ups[i-1]) {
+				t.Errorf("%s: CallUpdated %d repeats the one before it: %+v", id, i, ups[i])
+			}
+		}
+		if c, ok := h.s.Get(id); ok && !sameCall(&c, &ups[len(ups)-1]) {
+			t.Errorf("%s: latest CallUpdated %+v, but the call is %+v", id, ups[len(ups)-1], c)
+		}
+	}
+	for _, c := range h.s.List() {
+		if len(h.updates[c.ID]) == 0 {
+			t.Errorf("%s: no CallUpdated published for the call", c.ID)
 		}
 	}
 }
@@ -291,14 +314,71 @@ func (h *harness) refused(cmd events.Event, code callcore.Code, field string) *c
 	return ce
 }
 
-// call returns the snapshot of id, failing the test when it is unknown.
-func (h *harness) call(id string) Call {
+// lastUpdate returns the latest CallUpdated of id, or false.
+func (h *harness) lastUpdate(id string) (callcore.Call, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	ups := h.updates[id]
+	if len(ups) == 0 {
+		return callcore.Call{}, false
+	}
+	return ups[len(ups)-1], true
+}
+
+// waitUpdate polls until the latest CallUpdated of id satisfies ok.
+func (h *harness) waitUpdate(id string, ok func(callcore.Call) bool) callcore.Call {
+	h.t.Helper()
+	var c callcore.Call
+	checkFor(h.t, waitTimeout, time.Millisecond, func() error {
+		var have bool
+		if c, have = h.lastUpdate(id); !have || !ok(c) {
+			return fmt.Errorf("%s: latest CallUpdated %+v (have=%v)", id, c, have)
+		}
+		return nil
+	})
+	return c
+}
+
+// call returns the resource of id, failing the test when it is unknown.
+func (h *harness) call(id string) callcore.Call {
 	h.t.Helper()
 	c, ok := h.s.Get(id)
 	if !ok {
 		h.t.Fatalf("Get(%s): unknown", id)
 	}
 	return c
+}
+
+// internals is what the session keeps of a call beyond its resource.
+type internals struct {
+	heldBy     []string // events.ByLocal and/or events.ByRemote
+	transfer   *TransferInProgress
+	transferOf string
+	webhookURL string
+}
+
+// internals reads them under the call's lock, failing the test when the
+// call is unknown.
+func (h *harness) internals(id string) internals {
+	h.t.Helper()
+	c := h.s.lookup(id)
+	if c == nil {
+		h.t.Fatalf("lookup(%s): unknown", id)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	in := internals{transferOf: c.transferOf, webhookURL: c.webhookURL}
+	if c.localHold {
+		in.heldBy = append(in.heldBy, events.ByLocal)
+	}
+	if c.remoteHold {
+		in.heldBy = append(in.heldBy, events.ByRemote)
+	}
+	if c.transfer != nil {
+		t := *c.transfer
+		in.transfer = &t
+	}
+	return in
 }
 
 func sref(id string) events.SessionRef { return events.SessionRef{SessionID: id} }
@@ -352,9 +432,9 @@ func (h *harness) remoteBye(id string) *events.CallEnded {
 }
 
 // waitState polls until the call's snapshot is in state.
-func (h *harness) waitState(id string, state callcore.CallState) Call {
+func (h *harness) waitState(id string, state callcore.CallState) callcore.Call {
 	h.t.Helper()
-	var c Call
+	var c callcore.Call
 	checkFor(h.t, waitTimeout, time.Millisecond, func() error {
 		c = h.call(id)
 		if c.State != state {

@@ -48,7 +48,7 @@ func TestHoldResume(t *testing.T) {
 	if held := expectEv[*events.CallHeld](h, id, "app:CallHeld"); held.By != "local" {
 		t.Fatalf("CallHeld = %+v", held)
 	}
-	if c := h.call(id); c.State != callcore.StateOnHold || !c.Held || len(c.HeldBy) != 1 || c.HeldBy[0] != "local" {
+	if c, in := h.call(id), h.internals(id); c.State != callcore.StateOnHold || !c.Held || len(in.heldBy) != 1 || in.heldBy[0] != "local" {
 		t.Fatalf("held call: %+v", c)
 	}
 
@@ -170,8 +170,8 @@ func TestReinviteReceivedWhileHeldByUs(t *testing.T) {
 	if d := sdpDirection(acc.SDPAnswer); d != "inactive" {
 		t.Fatalf("answer direction %s, want inactive when both hold", d)
 	}
-	if c := h.call(id); len(c.HeldBy) != 2 {
-		t.Fatalf("HeldBy %v, want both", c.HeldBy)
+	if in := h.internals(id); len(in.heldBy) != 2 {
+		t.Fatalf("held by %v, want both", in.heldBy)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -190,7 +191,7 @@ func TestConcurrentCalls(t *testing.T) {
 	}
 }
 
-func ids(cs []Call) []string {
+func ids(cs []callcore.Call) []string {
 	out := make([]string, len(cs))
 	for i, c := range cs {
 		out[i] = c.ID
@@ -223,5 +224,38 @@ func TestCallJSON(t *testing.T) {
 	}
 	if media := m["media"].(map[string]any); media["codec"] != "PCMU" || media["local_rtp"] != "127.0.0.1:20000" {
 		t.Errorf("media %v", media)
+	}
+}
+
+// Every change of a call's resource is followed by a CallUpdated carrying
+// the call as it stands after it: the states an inbound call passes
+// through appear in order, and the answer, the codec and the end are in
+// the resource that follows the event that caused them.
+func TestCallUpdatedFollowsEachChange(t *testing.T) {
+	h := newHarness(t, Config{})
+	id := h.answeredInbound()
+	up := h.waitUpdate(id, func(c callcore.Call) bool { return c.State == callcore.StateActive })
+	if up.AnsweredAt.IsZero() || up.Media.Codec != "PCMU" || up.Media.LocalRTP != "127.0.0.1:20000" || up.Direction != callcore.Inbound {
+		t.Fatalf("CallUpdated after the answer: %+v", up)
+	}
+	h.publish(&events.CallTerminated{SessionRef: sref(id), Reason: "remote_hangup"})
+	h.expect(id, "media:StopMediaStream")
+	h.publish(&events.MediaStreamStopped{SessionRef: sref(id)})
+	h.expect(id, "app:CallEnded")
+	end := h.waitUpdate(id, func(c callcore.Call) bool { return c.State == callcore.StateTerminated })
+	if end.EndReason != callcore.EndRemoteHangup || end.EndedAt.IsZero() {
+		t.Fatalf("CallUpdated after the end: %+v", end)
+	}
+	h.mu.Lock()
+	var states []callcore.CallState
+	for _, c := range h.updates[id] {
+		if len(states) == 0 || states[len(states)-1] != c.State {
+			states = append(states, c.State)
+		}
+	}
+	h.mu.Unlock()
+	want := []callcore.CallState{callcore.StateRinging, callcore.StateActive, callcore.StateTerminating, callcore.StateTerminated}
+	if !slices.Equal(states, want) {
+		t.Fatalf("states in CallUpdated: %v, want %v", states, want)
 	}
 }

@@ -17,8 +17,8 @@ const (
 // onMediaQualityUpdate keeps the latest quality estimate on the call.
 func (s *Sessions) onMediaQualityUpdate(st *step, e *events.MediaQualityUpdate) {
 	q := e.QualityMetrics
-	st.c.quality = &Quality{MOS: q.MOS, PacketLossPct: q.PacketLossPct, JitterMS: q.JitterMS,
-		RttMS: q.RttMS, PacketsSent: q.PacketsSent, PacketsReceived: q.PacketsReceived, UpdatedAt: s.now()}
+	st.c.quality = &callcore.CallQuality{MOS: q.MOS, PacketLossPct: q.PacketLossPct, JitterMS: q.JitterMS,
+		RttMS: q.RttMS, PacketsSent: q.PacketsSent, PacketsReceived: q.PacketsReceived}
 }
 
 // onMediaError: a stream that failed to start fails the call (an inbound

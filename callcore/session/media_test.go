@@ -150,6 +150,9 @@ func TestBridge(t *testing.T) {
 	if ca, cb := h.call(a), h.call(b); ca.BridgedWith != b || cb.BridgedWith != a {
 		t.Fatalf("bridged_with: %q, %q", ca.BridgedWith, cb.BridgedWith)
 	}
+	// The peer's feed shows the bridge too, although its own handler did
+	// nothing: a's step published b's CallUpdated.
+	h.waitUpdate(b, func(c callcore.Call) bool { return c.BridgedWith == a })
 	c := h.answeredInbound()
 	h.refused(&events.CmdBridgeCalls{SessionRef: sref(c), PeerSessionID: a}, callcore.CodeInvalidState, "")
 	h.refused(&events.CmdBridgeCalls{SessionRef: sref(a), PeerSessionID: c}, callcore.CodeInvalidState, "")
@@ -162,6 +165,7 @@ func TestBridge(t *testing.T) {
 	if cb := h.call(b); cb.BridgedWith != "" {
 		t.Fatalf("bridged_with %q after the peer ended", cb.BridgedWith)
 	}
+	h.waitUpdate(b, func(c callcore.Call) bool { return c.BridgedWith == "" })
 	h.ok(&events.CmdBridgeCalls{SessionRef: sref(b), PeerSessionID: c}, callcore.StateActive)
 	h.expect(b, "media:BridgeMedia", "app:CallBridged")
 	h.expect(c, "app:CallBridged")

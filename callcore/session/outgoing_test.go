@@ -26,7 +26,7 @@ func TestOutgoingCall(t *testing.T) {
 	if start := got[1].ev.(*events.StartMediaStream); start.RemoteSDP != "" || len(start.MediaConfig.Codecs) != 2 {
 		t.Fatalf("StartMediaStream = %+v", start)
 	}
-	if c := h.call(id); c.State != callcore.StateInitiating || c.ClientState != "cs-1" || c.WebhookURL != "https://app.test/hook" {
+	if c := h.call(id); c.State != callcore.StateInitiating || c.ClientState != "cs-1" || h.internals(id).webhookURL != "https://app.test/hook" {
 		t.Fatalf("call = %+v", c)
 	}
 

@@ -18,7 +18,7 @@ func TestTransferBlind(t *testing.T) {
 	if tr.Target != "sip:carol@example.com" || tr.TransferType != "blind" || tr.ReplacesSessionID != "" {
 		t.Fatalf("TransferCall = %+v", tr)
 	}
-	if c := h.call(id); c.Transfer == nil || c.Transfer.Target != "sip:carol@example.com" {
+	if c := h.internals(id); c.transfer == nil || c.transfer.Target != "sip:carol@example.com" {
 		t.Fatalf("call: %+v", c)
 	}
 	h.refused(&events.CmdTransferCall{SessionRef: sref(id), Target: "sip:dave@example.com"}, callcore.CodeInvalidState, "")
@@ -53,8 +53,8 @@ func TestTransferAttendedFails(t *testing.T) {
 	}
 	h.publish(&events.DialogError{SessionRef: sref(a), Error: "REFER refused", ErrorCode: 403})
 	h.waitState(a, callcore.StateOnHold)
-	if c := h.call(a); c.Transfer != nil {
-		t.Fatalf("transfer still in progress: %+v", c.Transfer)
+	if c := h.internals(a); c.transfer != nil {
+		t.Fatalf("transfer still in progress: %+v", c.transfer)
 	}
 }
 
@@ -111,8 +111,8 @@ func TestTransferRequested(t *testing.T) {
 	if created.Direction != "outbound" || created.To != "sip:carol@example.com" || created.From != "sip:pbx@callbus.test" {
 		t.Fatalf("CallCreated = %+v", created)
 	}
-	if c := h.call(b); c.TransferOf != a {
-		t.Fatalf("TransferOf = %q, want %q", c.TransferOf, a)
+	if c := h.internals(b); c.transferOf != a {
+		t.Fatalf("transferOf = %q, want %q", c.transferOf, a)
 	}
 	h.publish(&events.MediaStreamStarted{SessionRef: sref(b), Codec: "PCMU", LocalSDP: mediaOffer})
 	inv := expectEv[*events.InitiateCall](h, b, "dialog:InitiateCall")

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callbus/callbus/callcore"
 	"github.com/callbus/callbus/callcore/bus"
 	"github.com/callbus/callbus/callcore/events"
 	"github.com/callbus/callbus/internal/bustest"
@@ -21,12 +22,16 @@ func storedCalls(b *testing.B, n int) (*Store, []string) {
 		id := fmt.Sprintf("n1.bench%05d", i)
 		ids[i] = id
 		sip := id + "@sip"
+		ended := answeredCall(id, sip)
+		ended.State, ended.EndReason, ended.EndedAt = callcore.StateTerminated, callcore.EndRemoteHangup, t0.Add(time.Minute)
+		ended.Media.Quality = &callcore.CallQuality{MOS: 4.2}
 		publishAll(b, bb, []events.Event{
 			&events.SipMessageReceived{Method: "INVITE", Headers: hdrs(sip), TransactionID: "st_" + id},
 			&events.CallCreated{SessionRef: ref(id), Direction: "inbound", From: "<sip:alice@example.com>", To: "<sip:bob@callbus>", SipCallID: sip},
 			&events.CallAnswered{SessionRef: ref(id), Codec: "PCMU"},
 			&events.MediaQualityUpdate{SessionRef: ref(id), QualityMetrics: events.QualityMetrics{MOS: 4.2}},
 			&events.CallEnded{SessionRef: ref(id), Reason: "remote_hangup"},
+			upd(ended),
 		})
 	}
 	syncT(b, s)
@@ -86,7 +91,7 @@ func BenchmarkCallEvents(b *testing.B) {
 	i := 0
 	for b.Loop() {
 		evs, err := s.CallEvents(ctx, ids[i%len(ids)], 0, 0)
-		if err != nil || len(evs) != 5 {
+		if err != nil || len(evs) != 6 {
 			b.Fatal(len(evs), err)
 		}
 		i += 7
@@ -94,14 +99,14 @@ func BenchmarkCallEvents(b *testing.B) {
 }
 
 // BenchmarkIngest measures events/s from Publish to committed rows: whole
-// call flows (23 events each, SIP messages included) through the tap into
+// call flows (28 events each, 5 of them CallUpdated, SIP messages included) through the tap into
 // SQLite, with a Sync every 40 calls so that the publisher, far faster than
 // any disk, does not outrun the bus's history. The baseline is the same
 // publishing with no store attached.
 func BenchmarkIngest(b *testing.B) {
 	flow := func(i int) []events.Event {
 		id := fmt.Sprintf("n1.ing%07d", i)
-		return append(inboundEvents(id, id+"@sip"), hangupEvents(id, id+"@sip")...)
+		return append(inboundEvents(id, id+"@sip"), hangupEvents(answeredCall(id, id+"@sip"), id+"@sip")...)
 	}
 	perCall := len(flow(0))
 	for _, bc := range []struct {

@@ -13,28 +13,15 @@ import (
 	"github.com/callbus/callbus/internal/bustest"
 )
 
-// stalledWriter returns a Snapshot func that holds the store's writer until
-// release is called, so the tap is sure to fall behind.
-func stalledWriter() (snap func(string) (callcore.Call, bool), release func()) {
-	ch := make(chan struct{})
-	var once sync.Once
-	return func(string) (callcore.Call, bool) {
-			<-ch
-			return callcore.Call{}, false
-		}, func() {
-			once.Do(func() { close(ch) })
-		}
-}
-
 func TestTapGapReplayedLosesNothing(t *testing.T) {
-	snap, release := stalledWriter()
-	defer release()
 	logged := &logs{}
-	b, s := attached(t, Config{Snapshot: snap, TapBuffer: 2, BatchSize: 64, Logger: slog.New(logged)}, bus.Config{})
+	b, s, release := attachedStalled(t, Config{TapBuffer: 2, BatchSize: 64, Logger: slog.New(logged)}, bus.Config{})
 	const id, n = "n1.burst", 3000 // more than the pump's queue and the tap together
-	bustest.Publish(t, b, &events.CallCreated{SessionRef: ref(id), Direction: "outbound"})
+	c := callcore.Call{ID: id, Direction: callcore.Outbound, State: callcore.StateActive, CreatedAt: t0}
+	bustest.Publish(t, b, upd(c))
 	for i := 1; i < n; i++ {
-		bustest.Publish(t, b, &events.MediaQualityUpdate{SessionRef: ref(id), QualityMetrics: events.QualityMetrics{PacketsSent: uint64(i)}})
+		c.Media.Quality = &callcore.CallQuality{PacketsSent: uint64(i)}
+		bustest.Publish(t, b, upd(c))
 	}
 	release()
 	syncT(t, s)
@@ -59,12 +46,10 @@ func TestTapGapReplayedLosesNothing(t *testing.T) {
 }
 
 func TestTapGapBeyondHistoryIsReported(t *testing.T) {
-	snap, release := stalledWriter()
-	defer release()
 	logged := &logs{}
-	b, s := attached(t, Config{Snapshot: snap, TapBuffer: 2, Logger: slog.New(logged)}, bus.Config{History: 64})
+	b, s, release := attachedStalled(t, Config{TapBuffer: 2, Logger: slog.New(logged)}, bus.Config{History: 64})
 	const id, n = "n1.lossy", 2000
-	bustest.Publish(t, b, &events.CallCreated{SessionRef: ref(id), Direction: "outbound"})
+	bustest.Publish(t, b, upd(callcore.Call{ID: id, Direction: callcore.Outbound, State: callcore.StateActive, CreatedAt: t0}))
 	for i := 1; i < n; i++ {
 		bustest.Publish(t, b, &events.MediaQualityUpdate{SessionRef: ref(id)})
 	}
@@ -113,10 +98,13 @@ func TestTapGapBeyondHistoryIsReported(t *testing.T) {
 
 func TestRecordings(t *testing.T) {
 	b, s := attached(t, Config{}, bus.Config{})
-	bustest.Publish(t, b, &events.CallCreated{SessionRef: ref("n1.r"), Direction: "inbound"})
+	c := ringingCall("n1.r", "sip-r@x")
+	bustest.Publish(t, b, upd(c))
 	for i := range 3 {
 		bustest.Publish(t, b, &events.RecordingFinished{SessionRef: ref("n1.r"), RecordingID: fmt.Sprintf("rec_%d", i),
 			FilePath: fmt.Sprintf("/data/recordings/rec_%d.wav", i), DurationMS: int64(1000 * (i + 1))})
+		c.RecordingID = fmt.Sprintf("rec_%d", i)
+		bustest.Publish(t, b, upd(c))
 	}
 	syncT(t, s)
 	evs := callEvents(t, s, "n1.r")
@@ -126,7 +114,7 @@ func TestRecordings(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := Recording{ID: "rec_1", CallID: "n1.r", FilePath: "/data/recordings/rec_1.wav", Format: "wav", DurationMS: 2000,
-		CreatedAt: frame(t, evs[2]).Time}
+		CreatedAt: frame(t, evs[3]).Time}
 	if !r.CreatedAt.Equal(want.CreatedAt) {
 		t.Fatalf("created_at %v, want %v", r.CreatedAt, want.CreatedAt)
 	}
@@ -267,7 +255,7 @@ func TestConcurrentUse(t *testing.T) {
 			for i := range perWriter {
 				id := fmt.Sprintf("n1.w%d-%d", w, i)
 				sip := id + "@sip"
-				for _, ev := range append(inboundEvents(id, sip), hangupEvents(id, sip)...) {
+				for _, ev := range append(inboundEvents(id, sip), hangupEvents(answeredCall(id, sip), sip)...) {
 					if err := b.Publish(ctx, ev); err != nil {
 						errs <- err
 						return
@@ -289,8 +277,8 @@ func TestConcurrentUse(t *testing.T) {
 		t.Fatalf("%d terminated calls (%v), want %d", len(calls), err, writers*perWriter)
 	}
 	for _, c := range calls {
-		if n := len(callEvents(t, s, c.ID)); n != 23 {
-			t.Fatalf("call %s has %d events, want 23", c.ID, n)
+		if n := len(callEvents(t, s, c.ID)); n != 28 {
+			t.Fatalf("call %s has %d events, want 28", c.ID, n)
 		}
 	}
 	if s.Lost() != 0 {

@@ -134,34 +134,45 @@ func wantCode(t testing.TB, err error, code callcore.Code, field string) {
 	}
 }
 
-// snapshots is a Snapshot func backed by a map, standing in for the session.
-type snapshots struct {
-	mu    sync.Mutex
-	calls map[string]callcore.Call
-	asked int
+// t0 is when the tests' calls start. The tests play the session: the
+// CallUpdated events they publish carry the call resource written out in
+// full, as the session builds it.
+var t0 = time.Date(2026, 11, 27, 3, 14, 7, 0, time.UTC)
+
+// upd is the CallUpdated of c.
+func upd(c callcore.Call) *events.CallUpdated {
+	return &events.CallUpdated{SessionRef: ref(c.ID), Call: c}
 }
 
-func (m *snapshots) get(id string) (callcore.Call, bool) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.asked++
-	c, ok := m.calls[id]
-	return c, ok
+// ringingCall is an inbound call as its CallCreated leaves it.
+func ringingCall(id, sip string) callcore.Call {
+	return callcore.Call{ID: id, Direction: callcore.Inbound, From: "<sip:alice@example.com>", To: "<sip:bob@callbus>",
+		State: callcore.StateRinging, CreatedAt: t0, SipCallID: sip}
 }
 
-func (m *snapshots) set(c callcore.Call) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.calls == nil {
-		m.calls = make(map[string]callcore.Call)
+// answeredCall is that call once answered in PCMU.
+func answeredCall(id, sip string) callcore.Call {
+	c := ringingCall(id, sip)
+	c.State, c.AnsweredAt = callcore.StateActive, t0.Add(2*time.Second)
+	c.Media = callcore.CallMedia{Codec: "PCMU", LocalRTP: "127.0.0.1:20000", RemoteRTP: "192.0.2.10:49170"}
+	return c
+}
+
+// attachedStalled is attached with the writer held before it applies its
+// first record until release is called, so that the tap falls behind.
+func attachedStalled(t testing.TB, cfg Config, bcfg bus.Config) (b *bus.Memory, s *Store, release func()) {
+	t.Helper()
+	b = bustest.NewBus(t, bcfg)
+	s = openStore(t, t.TempDir(), cfg)
+	ch := make(chan struct{})
+	var once sync.Once
+	release = func() { once.Do(func() { close(ch) }) }
+	t.Cleanup(release)
+	s.testHookAdd = func() { <-ch }
+	if err := s.Attach(b); err != nil {
+		t.Fatal(err)
 	}
-	m.calls[c.ID] = c
-}
-
-func (m *snapshots) forget(id string) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.calls, id)
+	return b, s, release
 }
 
 // logs captures log records, to check that a loss is reported.

@@ -179,6 +179,18 @@ func (s *Store) endOrphans(ctx context.Context) error {
 			o.id, o.id, nil, nil, frame); err != nil {
 			return fmt.Errorf("end live call %s: %w", o.id, err)
 		}
+		// The call's row is its latest CallUpdated, in the history too.
+		seq++
+		up := &events.CallUpdated{SessionRef: events.SessionRef{SessionID: o.id}, Call: c}
+		uenv := events.Envelope{Seq: seq, ID: s.ids.next(), Time: now, Node: node.String, Cause: env.ID}
+		uframe, err := events.Marshal(uenv, up)
+		if err != nil {
+			return fmt.Errorf("end live call %s: %w", o.id, err)
+		}
+		if _, err := tx.ExecContext(ctx, insertEventSQL, seq, uenv.ID.String(), now.UnixNano(), up.Channel(), up.Type(),
+			o.id, o.id, nil, env.ID.String(), uframe); err != nil {
+			return fmt.Errorf("end live call %s: %w", o.id, err)
+		}
 		if _, err := tx.ExecContext(ctx, `UPDATE calls SET state = ?, seq = ?, note = ?, call = ? WHERE id = ?`,
 			string(c.State), seq, restartMessage, raw, o.id); err != nil {
 			return fmt.Errorf("end live call %s: %w", o.id, err)

@@ -2,8 +2,9 @@
 // the call resources, every control-plane event of the bus as the §6 JSON
 // frame the WebSocket feed sends, recordings and registrations.
 //
-// The store learns everything from a bus tap (Attach), so the bus never
-// waits on disk: a writer goroutine batches what the tap yields into one
+// The store learns everything from a bus tap (Attach), and from nothing
+// else: a call's row is the call of its latest CallUpdated event, stored
+// with that event's seq. The bus never waits on disk: a writer goroutine batches what the tap yields into one
 // transaction per BatchInterval or BatchSize. A tap that falls behind is
 // reopened with a replay of the bus's history, so nothing is lost unless
 // the history itself was too short; that loss is logged and counted (Lost),
@@ -42,12 +43,6 @@ type Config struct {
 	// Dir is the data directory (CALLBUS_DATA_DIR); the database is
 	// Dir/callbus.db. Open creates Dir when it is missing.
 	Dir string
-	// Snapshot returns the session layer's current view of a call
-	// (cmd/callbus wires it to the session). When nil, or when it reports
-	// false, the store folds the call from the session_to_app events itself.
-	// It is called from the store's writer goroutine and must be safe for
-	// concurrent use with the session.
-	Snapshot func(id string) (callcore.Call, bool)
 	// BatchInterval is how long a batch may wait before it is committed.
 	// Default 100ms: most of a call's events then share one transaction
 	// and its row is written once, not once per event (Sync commits at
@@ -109,6 +104,8 @@ type Store struct {
 
 	cancel context.CancelFunc
 	ctx    context.Context
+
+	testHookAdd func() // tests only: called before the writer applies each record
 }
 
 // Errors of the store's lifecycle.
@@ -128,7 +125,9 @@ var (
 // dialogs did not survive the restart. Each such call row becomes state
 // terminated, end_reason failed, ended_at now, and a CallEnded event with
 // that reason and a message saying why is stored for it with the next seq,
-// so GET /v1/calls/{id}/events shows what happened. Open returns an error
+// followed by the CallUpdated of the ended call, so GET
+// /v1/calls/{id}/events shows what happened and ends with the call as the
+// row has it. Open returns an error
 // wrapping the SQLite error when the file cannot be opened or migrated.
 func Open(ctx context.Context, cfg Config) (*Store, error) {
 	cfg = cfg.withDefaults()

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -30,23 +31,29 @@ func publishAll(t testing.TB, b bus.Bus, evs []events.Event) {
 }
 
 func inboundEvents(id, sip string) []events.Event {
+	ringing := ringingCall(id, sip)
+	media := ringing
+	media.Media = answeredCall(id, sip).Media
 	return []events.Event{
 		&events.SipMessageReceived{Source: "192.0.2.10:5060", Method: "INVITE", Headers: hdrs(sip, "CSeq", "1 INVITE"), TransactionID: "st_" + sip},
 		// A transaction-only response: no Call-ID header, matched by its transaction.
 		&events.SendSipResponse{TransactionID: "st_" + sip, StatusCode: 100, ReasonPhrase: "Trying"},
 		&events.IncomingCall{SessionRef: ref(id), CallID: sip, From: "<sip:alice@example.com>", To: "<sip:bob@callbus>", Headers: hdrs(sip)},
 		&events.CallCreated{SessionRef: ref(id), Direction: "inbound", From: "<sip:alice@example.com>", To: "<sip:bob@callbus>", SipCallID: sip},
+		upd(ringing),
 		&events.SendSipResponse{TransactionID: "st_" + sip, StatusCode: 180, ReasonPhrase: "Ringing", Headers: hdrs(sip)},
 		&events.CallStateChanged{SessionRef: ref(id), NewState: "ringing"},
 		&events.CallRinging{SessionRef: ref(id)},
 		&events.CmdAnswerCall{SessionRef: ref(id)},
 		&events.StartMediaStream{SessionRef: ref(id)},
 		&events.MediaStreamStarted{SessionRef: ref(id), LocalPort: 20000, Codec: "PCMU"},
+		upd(media),
 		&events.AcceptCall{SessionRef: ref(id)},
 		&events.SendSipResponse{TransactionID: "st_" + sip, StatusCode: 200, ReasonPhrase: "OK", Headers: hdrs(sip)},
 		&events.SipMessageReceived{Method: "ACK", Headers: hdrs(sip), TransactionID: "st_" + sip},
 		&events.CallEstablished{SessionRef: ref(id)},
 		&events.CallAnswered{SessionRef: ref(id), Codec: "PCMU"},
+		upd(answeredCall(id, sip)),
 	}
 }
 
@@ -54,13 +61,20 @@ func inboundEvents(id, sip string) []events.Event {
 // and the end.
 func hangup(t testing.TB, b bus.Bus, id, sip string) {
 	t.Helper()
-	publishAll(t, b, hangupEvents(id, sip))
+	publishAll(t, b, hangupEvents(answeredCall(id, sip), sip))
 }
 
-func hangupEvents(id, sip string) []events.Event {
+// hangupEvents ends c, the call as it stands, with a local hang-up.
+func hangupEvents(c callcore.Call, sip string) []events.Event {
+	id := c.ID
+	terminating := c
+	terminating.State = callcore.StateTerminating
+	ended := c
+	ended.State, ended.EndedAt, ended.EndReason, ended.Held = callcore.StateTerminated, t0.Add(time.Minute), callcore.EndLocalHangup, false
 	return []events.Event{
 		&events.CmdHangupCall{SessionRef: ref(id)},
 		&events.TerminateSession{SessionRef: ref(id), Reason: "local_hangup"},
+		upd(terminating),
 		&events.SendSipMessage{Destination: "sip:alice@192.0.2.10", Method: "BYE", Headers: hdrs(sip, "CSeq", "2 BYE"), TransactionID: "ct_bye_" + sip},
 		// A response whose headers lost the Call-ID: matched by transaction.
 		&events.SipResponseReceived{TransactionID: "ct_bye_" + sip, StatusCode: 200, ReasonPhrase: "OK"},
@@ -68,75 +82,87 @@ func hangupEvents(id, sip string) []events.Event {
 		&events.StopMediaStream{SessionRef: ref(id)},
 		&events.MediaStreamStopped{SessionRef: ref(id), Reason: "stopped"},
 		&events.CallEnded{SessionRef: ref(id), Reason: "local_hangup"},
+		upd(ended),
 	}
 }
 
-func TestInboundLifecycleFolded(t *testing.T) {
+// The call row is the call of the latest CallUpdated, whatever the other
+// events of the call say, and the call's flow holds every event of it.
+func TestCallRowIsLatestCallUpdated(t *testing.T) {
 	b, s := attached(t, Config{}, bus.Config{})
 	const id, sip = "n1.in1", "sip-in-1@192.0.2.10"
 	// Another call at the same time, whose events must stay out of id's flow.
 	inboundSetup(t, b, "n1.other", "sip-other@192.0.2.10")
-	inboundSetup(t, b, id, sip)
+	publishAll(t, b, inboundEvents(id, sip)[:5]) // up to the first CallUpdated
 	syncT(t, s)
-
-	c := getCall(t, s, id)
-	evs := callEvents(t, s, id)
-	created, answered := findType(t, evs, "CallCreated"), findType(t, evs, "CallAnswered")
-	want := callcore.Call{ID: id, Direction: callcore.Inbound, From: "<sip:alice@example.com>", To: "<sip:bob@callbus>",
-		State: callcore.StateActive, CreatedAt: created.Time, AnsweredAt: answered.Time, SipCallID: sip,
-		Media: callcore.CallMedia{Codec: "PCMU"}}
-	if !equalCall(c, want) {
+	if c := getCall(t, s, id); !equalCall(c, ringingCall(id, sip)) {
+		t.Fatalf("after CallCreated:\n got %+v\nwant %+v", c, ringingCall(id, sip))
+	}
+	publishAll(t, b, inboundEvents(id, sip)[5:])
+	syncT(t, s)
+	want := answeredCall(id, sip)
+	if c := getCall(t, s, id); !equalCall(c, want) {
 		t.Fatalf("after answer:\n got %+v\nwant %+v", c, want)
 	}
 
-	for _, ev := range []events.Event{
-		&events.MediaQualityUpdate{SessionRef: ref(id), QualityMetrics: events.QualityMetrics{MOS: 4.3, PacketLossPct: 0.5, JitterMS: 2, PacketsSent: 100, PacketsReceived: 99}},
-		&events.CallHeld{SessionRef: ref(id), By: events.ByLocal},
-	} {
-		bustest.Publish(t, b, ev)
-	}
+	// Session events without a CallUpdated change nothing: the store keeps
+	// no state machine of its own.
+	bustest.Publish(t, b, &events.CallHeld{SessionRef: ref(id), By: events.ByLocal})
 	syncT(t, s)
-	c = getCall(t, s, id)
-	if c.State != callcore.StateOnHold || !c.Held {
-		t.Fatalf("after CallHeld: state %s held %v", c.State, c.Held)
+	if c := getCall(t, s, id); !equalCall(c, want) {
+		t.Fatalf("after a CallHeld alone:\n got %+v\nwant %+v", c, want)
 	}
-	if q := c.Media.Quality; q == nil || q.MOS != 4.3 || q.PacketsReceived != 99 {
-		t.Fatalf("quality = %+v", q)
+	held := want
+	held.State, held.Held = callcore.StateOnHold, true
+	held.Media.Quality = &callcore.CallQuality{MOS: 4.3, PacketLossPct: 0.5, JitterMS: 2, PacketsSent: 100, PacketsReceived: 99}
+	publishAll(t, b, []events.Event{upd(held)})
+	syncT(t, s)
+	if c := getCall(t, s, id); !equalCall(c, held) {
+		t.Fatalf("after CallUpdated(held):\n got %+v\nwant %+v", c, held)
 	}
-	for _, ev := range []events.Event{
+	// Several updates in one batch: the last one is the row.
+	resumed := held
+	resumed.State, resumed.Held, resumed.BridgedWith, resumed.RecordingID = callcore.StateActive, false, "n1.other", "rec_1"
+	publishAll(t, b, []events.Event{
 		&events.CallResumed{SessionRef: ref(id), By: events.ByLocal},
+		upd(callcore.Call{ID: id, State: callcore.StateActive, CreatedAt: t0}),
 		&events.CallBridged{SessionRef: ref(id), PeerSessionID: "n1.other"},
 		&events.RecordingFinished{SessionRef: ref(id), RecordingID: "rec_1", FilePath: "/data/rec_1.wav", DurationMS: 1500},
-	} {
-		bustest.Publish(t, b, ev)
-	}
+		upd(resumed),
+	})
 	syncT(t, s)
-	c = getCall(t, s, id)
-	if c.State != callcore.StateActive || c.Held || c.BridgedWith != "n1.other" || c.RecordingID != "rec_1" {
-		t.Fatalf("after resume/bridge/record: %+v", c)
+	if c := getCall(t, s, id); !equalCall(c, resumed) {
+		t.Fatalf("after resume/bridge/record:\n got %+v\nwant %+v", c, resumed)
 	}
 
-	hangup(t, b, id, sip)
+	publishAll(t, b, hangupEvents(resumed, sip))
 	syncT(t, s)
-	evs = callEvents(t, s, id)
-	ended := findType(t, evs, "CallEnded")
-	c = getCall(t, s, id)
-	want.State, want.Held, want.BridgedWith, want.RecordingID = callcore.StateTerminated, false, "n1.other", "rec_1"
-	want.EndedAt, want.EndReason = ended.Time, callcore.EndLocalHangup
-	want.Media.Quality = &callcore.CallQuality{MOS: 4.3, PacketLossPct: 0.5, JitterMS: 2, PacketsSent: 100, PacketsReceived: 99}
-	if !equalCall(c, want) {
-		t.Fatalf("after hang-up:\n got %+v\nwant %+v", c, want)
+	evs := callEvents(t, s, id)
+	c := getCall(t, s, id)
+	last := findLast(t, evs, "CallUpdated")
+	var lastCall struct {
+		Call callcore.Call `json:"call"`
+	}
+	if err := json.Unmarshal(last.Data, &lastCall); err != nil {
+		t.Fatal(err)
+	}
+	if !equalCall(c, lastCall.Call) || c.State != callcore.StateTerminated || c.EndReason != callcore.EndLocalHangup {
+		t.Fatalf("after hang-up: row %+v, latest CallUpdated %+v", c, lastCall.Call)
+	}
+	var seq int64
+	if err := s.rdb.QueryRowContext(ctxT(t), `SELECT seq FROM calls WHERE id = ?`, id).Scan(&seq); err != nil || uint64(seq) != last.Seq {
+		t.Fatalf("row seq %d (%v), want the latest CallUpdated's %d", seq, err, last.Seq)
 	}
 
 	// The whole flow: every session event and every SIP event of the
 	// Call-ID (the INVITE before the session existed, the transaction-only
 	// 100, the BYE's response without a Call-ID), none of the other call.
 	got := types(t, evs)
-	wantTypes := []string{"SipMessageReceived", "SendSipResponse", "IncomingCall", "CallCreated", "SendSipResponse",
-		"CallStateChanged", "CallRinging", "AnswerCall", "StartMediaStream", "MediaStreamStarted", "AcceptCall",
-		"SendSipResponse", "SipMessageReceived", "CallEstablished", "CallAnswered", "MediaQualityUpdate", "CallHeld",
-		"CallResumed", "CallBridged", "RecordingFinished", "HangupCall", "TerminateSession", "SendSipMessage",
-		"SipResponseReceived", "CallTerminated", "StopMediaStream", "MediaStreamStopped", "CallEnded"}
+	wantTypes := []string{"SipMessageReceived", "SendSipResponse", "IncomingCall", "CallCreated", "CallUpdated", "SendSipResponse",
+		"CallStateChanged", "CallRinging", "AnswerCall", "StartMediaStream", "MediaStreamStarted", "CallUpdated", "AcceptCall",
+		"SendSipResponse", "SipMessageReceived", "CallEstablished", "CallAnswered", "CallUpdated", "CallHeld", "CallUpdated",
+		"CallResumed", "CallUpdated", "CallBridged", "RecordingFinished", "CallUpdated", "HangupCall", "TerminateSession", "CallUpdated",
+		"SendSipMessage", "SipResponseReceived", "CallTerminated", "StopMediaStream", "MediaStreamStopped", "CallEnded", "CallUpdated"}
 	if !slices.Equal(got, wantTypes) {
 		t.Fatalf("flow:\n got %v\nwant %v", got, wantTypes)
 	}
@@ -159,6 +185,18 @@ func TestInboundLifecycleFolded(t *testing.T) {
 	}
 }
 
+// findLast returns the last stored event of type typ.
+func findLast(t testing.TB, evs []Event, typ string) events.Frame {
+	t.Helper()
+	for i := len(evs) - 1; i >= 0; i-- {
+		if f := frame(t, evs[i]); f.Type == typ {
+			return f
+		}
+	}
+	t.Fatalf("no %s in %v", typ, types(t, evs))
+	return events.Frame{}
+}
+
 // equalCall compares calls with times compared as instants.
 func equalCall(a, b callcore.Call) bool {
 	if !a.CreatedAt.Equal(b.CreatedAt) || !a.AnsweredAt.Equal(b.AnsweredAt) || !a.EndedAt.Equal(b.EndedAt) {
@@ -171,103 +209,52 @@ func equalCall(a, b callcore.Call) bool {
 	return a == b
 }
 
-func TestOutboundLifecycleFolded(t *testing.T) {
+// An outbound call's flow holds the INVITE of its Call-ID, which the
+// session named in InitiateCall, and the responses matched by transaction.
+func TestOutboundFlow(t *testing.T) {
 	b, s := attached(t, Config{}, bus.Config{})
 	const id, sip = "n1.out1", "sip-out-1@callbus"
-	for _, ev := range []events.Event{
+	c := callcore.Call{ID: id, Direction: callcore.Outbound, From: "sip:callbus@host", To: "sip:carol@192.0.2.30",
+		State: callcore.StateInitiating, CreatedAt: t0, SipCallID: sip, ClientState: "abc"}
+	ringing := c
+	ringing.State = callcore.StateRinging
+	answered := ringing
+	answered.State, answered.AnsweredAt, answered.Media.Codec = callcore.StateActive, t0.Add(time.Second), "PCMA"
+	ended := answered
+	ended.State, ended.EndedAt, ended.EndReason, ended.SipStatus = callcore.StateTerminated, t0.Add(time.Minute), callcore.EndRemoteHangup, 200
+	publishAll(t, b, []events.Event{
 		&events.CmdMakeCall{SessionRef: ref(id), From: "sip:callbus@host", To: "sip:carol@192.0.2.30", ClientState: "abc"},
-		&events.CallCreated{SessionRef: ref(id), Direction: "outbound", From: "sip:callbus@host", To: "sip:carol@192.0.2.30", ClientState: "abc"},
+		&events.CallCreated{SessionRef: ref(id), Direction: "outbound", From: "sip:callbus@host", To: "sip:carol@192.0.2.30", ClientState: "abc", SipCallID: sip},
+		upd(c),
 		&events.StartMediaStream{SessionRef: ref(id)},
 		&events.MediaStreamStarted{SessionRef: ref(id), LocalPort: 20002, Codec: "PCMU"},
-		// The SIP Call-ID is learned from the INVITE the session asked for.
 		&events.InitiateCall{SessionRef: ref(id), From: "sip:callbus@host", To: "sip:carol@192.0.2.30", Headers: hdrs(sip)},
 		&events.SendSipMessage{Destination: "sip:carol@192.0.2.30", Method: "INVITE", Headers: hdrs(sip, "CSeq", "1 INVITE"), TransactionID: "ct_inv"},
-	} {
-		bustest.Publish(t, b, ev)
-	}
-	syncT(t, s)
-	c := getCall(t, s, id)
-	if c.State != callcore.StateInitiating || c.Direction != callcore.Outbound || c.ClientState != "abc" || c.SipCallID != sip {
-		t.Fatalf("after INVITE: %+v", c)
-	}
-	for _, ev := range []events.Event{
-		&events.SipResponseReceived{TransactionID: "ct_inv", StatusCode: 180, ReasonPhrase: "Ringing", Headers: hdrs(sip)},
+		&events.SipResponseReceived{TransactionID: "ct_inv", StatusCode: 180, ReasonPhrase: "Ringing"},
 		&events.CallStateChanged{SessionRef: ref(id), NewState: "ringing"},
 		&events.CallRinging{SessionRef: ref(id)},
-	} {
-		bustest.Publish(t, b, ev)
-	}
-	syncT(t, s)
-	if c := getCall(t, s, id); c.State != callcore.StateRinging {
-		t.Fatalf("after 180: state %s", c.State)
-	}
-	for _, ev := range []events.Event{
+		upd(ringing),
 		&events.SipResponseReceived{TransactionID: "ct_inv", StatusCode: 200, ReasonPhrase: "OK", Headers: hdrs(sip)},
 		&events.SendSipMessage{Destination: "sip:carol@192.0.2.30", Method: "ACK", Headers: hdrs(sip)},
 		&events.CallEstablished{SessionRef: ref(id)},
 		&events.CallAnswered{SessionRef: ref(id), Codec: "PCMA"},
+		upd(answered),
 		// The far end hangs up.
 		&events.SipMessageReceived{Method: "BYE", Headers: hdrs(sip), TransactionID: "st_bye"},
 		&events.SendSipResponse{TransactionID: "st_bye", StatusCode: 200, ReasonPhrase: "OK"},
 		&events.CallTerminated{SessionRef: ref(id), Reason: "remote_hangup"},
 		&events.CallEnded{SessionRef: ref(id), Reason: "remote_hangup", SipStatus: 200},
-	} {
-		bustest.Publish(t, b, ev)
-	}
+		upd(ended),
+	})
 	syncT(t, s)
-	c = getCall(t, s, id)
-	evs := callEvents(t, s, id)
-	if c.State != callcore.StateTerminated || c.EndReason != callcore.EndRemoteHangup || c.SipStatus != 200 ||
-		c.Media.Codec != "PCMA" || !c.AnsweredAt.Equal(findType(t, evs, "CallAnswered").Time) ||
-		!c.EndedAt.Equal(findType(t, evs, "CallEnded").Time) || !c.CreatedAt.Equal(findType(t, evs, "CallCreated").Time) {
-		t.Fatalf("after BYE: %+v", c)
+	if got := getCall(t, s, id); !equalCall(got, ended) {
+		t.Fatalf("after BYE:\n got %+v\nwant %+v", got, ended)
 	}
-	want := []string{"MakeCall", "CallCreated", "StartMediaStream", "MediaStreamStarted", "InitiateCall", "SendSipMessage",
-		"SipResponseReceived", "CallStateChanged", "CallRinging", "SipResponseReceived", "SendSipMessage", "CallEstablished",
-		"CallAnswered", "SipMessageReceived", "SendSipResponse", "CallTerminated", "CallEnded"}
-	if got := types(t, evs); !slices.Equal(got, want) {
+	want := []string{"MakeCall", "CallCreated", "CallUpdated", "StartMediaStream", "MediaStreamStarted", "InitiateCall", "SendSipMessage",
+		"SipResponseReceived", "CallStateChanged", "CallRinging", "CallUpdated", "SipResponseReceived", "SendSipMessage", "CallEstablished",
+		"CallAnswered", "CallUpdated", "SipMessageReceived", "SendSipResponse", "CallTerminated", "CallEnded", "CallUpdated"}
+	if got := types(t, callEvents(t, s, id)); !slices.Equal(got, want) {
 		t.Fatalf("flow:\n got %v\nwant %v", got, want)
-	}
-}
-
-func TestLifecycleWithSnapshot(t *testing.T) {
-	snaps := &snapshots{}
-	b, s := attached(t, Config{Snapshot: snaps.get}, bus.Config{})
-	const id, sip = "n1.snap", "sip-snap@192.0.2.10"
-	created := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	// The session's view holds what the events do not carry (RTP addresses).
-	view := callcore.Call{ID: id, Direction: callcore.Inbound, From: "a", To: "b", State: callcore.StateRinging,
-		CreatedAt: created, SipCallID: sip, Media: callcore.CallMedia{LocalRTP: "127.0.0.1:20000", RemoteRTP: "192.0.2.10:49170"}}
-	snaps.set(view)
-	inboundSetup(t, b, id, sip)
-	syncT(t, s)
-	if c := getCall(t, s, id); !equalCall(c, view) {
-		t.Fatalf("stored %+v, want the snapshot %+v", c, view)
-	}
-	view.State, view.AnsweredAt, view.Media.Codec = callcore.StateActive, created.Add(time.Second), "PCMU"
-	snaps.set(view)
-	bustest.Publish(t, b, &events.CallHeld{SessionRef: ref(id)}) // the snapshot wins over the fold
-	syncT(t, s)
-	if c := getCall(t, s, id); !equalCall(c, view) {
-		t.Fatalf("stored %+v, want the snapshot %+v", c, view)
-	}
-	// The session forgets the call once over: the store folds the rest on
-	// top of the last snapshot.
-	snaps.forget(id)
-	hangup(t, b, id, sip)
-	syncT(t, s)
-	c := getCall(t, s, id)
-	if c.State != callcore.StateTerminated || c.EndReason != callcore.EndLocalHangup || c.Media.LocalRTP != "127.0.0.1:20000" ||
-		!c.CreatedAt.Equal(created) {
-		t.Fatalf("after hang-up: %+v", c)
-	}
-	// Listing orders by the snapshot's created_at.
-	calls, _, err := s.Calls(ctxT(t), CallFilter{})
-	if err != nil || len(calls) != 1 || !calls[0].CreatedAt.Equal(created) {
-		t.Fatalf("Calls = %+v, %v", calls, err)
-	}
-	if snaps.asked == 0 {
-		t.Fatal("Snapshot was never asked")
 	}
 }
 
@@ -359,9 +346,12 @@ func TestCallsPagination(t *testing.T) {
 	ended := map[string]bool{}
 	for i := range n {
 		id := fmt.Sprintf("n1.c%03d", i)
-		bustest.Publish(t, b, &events.CallCreated{SessionRef: ref(id), Direction: "outbound", From: "a", To: "b"})
+		c := callcore.Call{ID: id, Direction: callcore.Outbound, From: "a", To: "b", State: callcore.StateInitiating,
+			CreatedAt: t0.Add(time.Duration(i) * time.Millisecond)}
+		bustest.Publish(t, b, upd(c))
 		if i%3 == 0 {
-			bustest.Publish(t, b, &events.CallEnded{SessionRef: ref(id), Reason: "failed"})
+			c.State, c.EndReason, c.EndedAt = callcore.StateTerminated, callcore.EndFailed, c.CreatedAt
+			bustest.Publish(t, b, upd(c))
 			ended[id] = true
 		}
 	}
@@ -465,7 +455,10 @@ func TestRestart(t *testing.T) {
 	before := callEventsAfterSync(t, s1, b1, "n1.done")
 	beforeLive := callEventsAfterSync(t, s1, b1, "n1.live")
 	// Events still in flight when the bus closes are kept by Close.
+	lastLive := answeredCall("n1.live", "sip-live@x")
+	lastLive.Media.Quality = &callcore.CallQuality{MOS: 4}
 	bustest.Publish(t, b1, &events.MediaQualityUpdate{SessionRef: ref("n1.live"), QualityMetrics: events.QualityMetrics{MOS: 4}})
+	bustest.Publish(t, b1, upd(lastLive))
 	oldLast := b1.LastSeq()
 	if err := b1.Close(ctxT(t)); err != nil {
 		t.Fatal(err)
@@ -479,9 +472,10 @@ func TestRestart(t *testing.T) {
 
 	logged := &logs{}
 	s2 := openStore(t, dir, Config{Logger: slog.New(logged)})
-	// One CallEnded was recorded for the call left live.
-	if got := s2.LastSeq(); got != oldLast+1 {
-		t.Fatalf("LastSeq after restart = %d, want the old bus's %d + 1 for the live call's end", got, oldLast)
+	// A CallEnded and the ended call's CallUpdated were recorded for the
+	// call left live.
+	if got := s2.LastSeq(); got != oldLast+2 {
+		t.Fatalf("LastSeq after restart = %d, want the old bus's %d + 2 for the live call's end", got, oldLast)
 	}
 	if len(logged.find("marked failed")) != 1 {
 		t.Fatalf("the ended live call was not logged: %v", logged.recs)
@@ -501,15 +495,22 @@ func TestRestart(t *testing.T) {
 		t.Fatalf("event published just before the bus closed was lost: %+v", live.Media)
 	}
 	liveEvs := callEvents(t, s2, "n1.live")
-	if !sameEvents(beforeLive, liveEvs[:len(beforeLive)]) || len(liveEvs) != len(beforeLive)+2 {
+	if !sameEvents(beforeLive, liveEvs[:len(beforeLive)]) || len(liveEvs) != len(beforeLive)+4 {
 		t.Fatalf("live call's flow after restart: %v", types(t, liveEvs))
 	}
-	last := frame(t, liveEvs[len(liveEvs)-1])
-	if last.Type != "CallEnded" || last.Seq != oldLast+1 || last.Node != "n1" ||
-		!strings.Contains(string(last.Data), `"reason":"failed"`) || !strings.Contains(string(last.Data), "restarted") {
-		t.Fatalf("no CallEnded saying why the live call ended: %s", liveEvs[len(liveEvs)-1].Frame)
+	endEv := frame(t, liveEvs[len(liveEvs)-2])
+	if endEv.Type != "CallEnded" || endEv.Seq != oldLast+1 || endEv.Node != "n1" ||
+		!strings.Contains(string(endEv.Data), `"reason":"failed"`) || !strings.Contains(string(endEv.Data), "restarted") {
+		t.Fatalf("no CallEnded saying why the live call ended: %s", liveEvs[len(liveEvs)-2].Frame)
 	}
-	if _, _, err := events.Unmarshal(liveEvs[len(liveEvs)-1].Frame); err != nil {
+	_, upEv, err := events.Unmarshal(liveEvs[len(liveEvs)-1].Frame)
+	if err != nil {
+		t.Fatalf("the store's CallUpdated is not a valid frame: %v", err)
+	}
+	if u, ok := upEv.(*events.CallUpdated); !ok || !equalCall(u.Call, live) || frame(t, liveEvs[len(liveEvs)-1]).Cause != endEv.ID {
+		t.Fatalf("the last event of the ended call is %s, want its CallUpdated equal to the row %+v", liveEvs[len(liveEvs)-1].Frame, live)
+	}
+	if _, _, err := events.Unmarshal(liveEvs[len(liveEvs)-2].Frame); err != nil {
 		t.Fatalf("the store's CallEnded is not a valid frame: %v", err)
 	}
 
@@ -521,11 +522,12 @@ func TestRestart(t *testing.T) {
 	if err := s2.Attach(b2); err != nil {
 		t.Fatal(err)
 	}
-	bustest.Publish(t, b2, &events.CallCreated{SessionRef: ref("n1.new"), Direction: "outbound"})
+	newCall := callcore.Call{ID: "n1.new", Direction: callcore.Outbound, State: callcore.StateInitiating, CreatedAt: t0.Add(time.Hour)}
+	bustest.Publish(t, b2, upd(newCall))
 	syncT(t, s2)
 	evs := callEvents(t, s2, "n1.new")
-	if len(evs) != 1 || evs[0].Seq != oldLast+2 {
-		t.Fatalf("new run's first event: %v, want seq %d", evs, oldLast+2)
+	if len(evs) != 1 || evs[0].Seq != oldLast+3 {
+		t.Fatalf("new run's first event: %v, want seq %d", evs, oldLast+3)
 	}
 	calls, _, err := s2.Calls(ctxT(t), CallFilter{})
 	if err != nil || len(calls) != 3 || calls[0].ID != "n1.new" {
@@ -584,7 +586,7 @@ func TestSyncCommitsAtOnce(t *testing.T) {
 	}
 	for i := range 5 {
 		id := fmt.Sprintf("n1.sync%d", i)
-		bustest.Publish(t, b, &events.CallCreated{SessionRef: ref(id), Direction: "inbound"})
+		bustest.Publish(t, b, upd(ringingCall(id, id+"@sip")))
 		syncT(t, s)
 		if c := getCall(t, s, id); c.State != callcore.StateRinging {
 			t.Fatalf("call %s after Sync: %+v", id, c)
@@ -601,7 +603,7 @@ func TestSyncCommitsAtOnce(t *testing.T) {
 
 func TestSyncAfterClose(t *testing.T) {
 	b, s := attached(t, Config{}, bus.Config{})
-	bustest.Publish(t, b, &events.CallCreated{SessionRef: ref("n1.x"), Direction: "inbound"})
+	bustest.Publish(t, b, upd(ringingCall("n1.x", "sip-x@x")))
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -623,42 +625,43 @@ func TestSyncAfterClose(t *testing.T) {
 	}
 }
 
-// TestInboundCallIDFromIncomingCall: a CallCreated that leaves out the SIP
-// Call-ID still gets the one its IncomingCall named, and the INVITE that
-// came before either is in the flow.
-func TestInboundCallIDFromIncomingCall(t *testing.T) {
+// TestInviteBeforeTheCall: the INVITE that came before the session knew
+// the call is in its flow, by the Call-ID its IncomingCall named.
+func TestInviteBeforeTheCall(t *testing.T) {
 	b, s := attached(t, Config{}, bus.Config{})
 	const id, sip = "n1.early", "sip-early@x"
 	publishAll(t, b, []events.Event{
 		&events.SipMessageReceived{Method: "INVITE", Headers: hdrs(sip), TransactionID: "st_e"},
 		&events.IncomingCall{SessionRef: ref(id), CallID: sip},
 		&events.CallCreated{SessionRef: ref(id), Direction: "inbound"},
+		upd(ringingCall(id, sip)),
 	})
 	syncT(t, s)
-	if c := getCall(t, s, id); c.SipCallID != sip {
-		t.Fatalf("sip_call_id = %q, want %q", c.SipCallID, sip)
-	}
-	if got := types(t, callEvents(t, s, id)); !slices.Equal(got, []string{"SipMessageReceived", "IncomingCall", "CallCreated"}) {
+	if got := types(t, callEvents(t, s, id)); !slices.Equal(got, []string{"SipMessageReceived", "IncomingCall", "CallCreated", "CallUpdated"}) {
 		t.Fatalf("flow %v", got)
 	}
 }
 
-// TestLateEventAfterEnd: events of a call that ended in an earlier batch
-// (a recording finishing after the hang-up) update its row, and a late
-// ringing does not bring it back.
+// TestLateEventAfterEnd: an update of a call that ended in an earlier batch
+// (a recording finishing after the hang-up) replaces its row, and a late
+// event that is not a CallUpdated changes nothing.
 func TestLateEventAfterEnd(t *testing.T) {
 	b, s := attached(t, Config{}, bus.Config{})
 	const id, sip = "n1.late", "sip-late@x"
 	inboundSetup(t, b, id, sip)
 	hangup(t, b, id, sip)
-	syncT(t, s) // committed: the writer forgets the call
+	syncT(t, s) // committed
+	ended := getCall(t, s, id)
+	withRec := ended
+	withRec.RecordingID = "rec_late"
 	publishAll(t, b, []events.Event{
 		&events.RecordingFinished{SessionRef: ref(id), RecordingID: "rec_late", FilePath: "/d/rec_late.wav", DurationMS: 10},
+		upd(withRec),
 		&events.CallRinging{SessionRef: ref(id)},
 	})
 	syncT(t, s)
 	c := getCall(t, s, id)
-	if c.RecordingID != "rec_late" || c.State != callcore.StateTerminated || c.EndReason != callcore.EndLocalHangup {
+	if !equalCall(c, withRec) || c.State != callcore.StateTerminated || c.EndReason != callcore.EndLocalHangup {
 		t.Fatalf("after late events: %+v", c)
 	}
 	if _, err := s.Recording(ctxT(t), "rec_late"); err != nil {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 
@@ -13,11 +12,6 @@ import (
 	"github.com/callbus/callbus/callcore/events"
 )
 
-// evictAfter is how many seqs a call that the session reports terminated
-// stays in the writer's memory waiting for its CallEnded, before later
-// events of it are read back from the database instead.
-const evictAfter = 4096
-
 // attribution is what the writer knows an event belongs to.
 type attribution struct {
 	call string // the call (session id) whose flow it is part of
@@ -25,35 +19,29 @@ type attribution struct {
 }
 
 // writer turns tap records into rows and commits them in batches. It is
-// owned by one goroutine (run).
+// owned by one goroutine (run). A call's row is its latest CallUpdated:
+// the writer keeps no call state across batches, only which calls the
+// batch changed.
 type writer struct {
 	s        *Store
 	interval time.Duration
 	size     int
 
-	live map[string]*callState // calls not known to be over
-
 	// The batch being built.
 	events  []eventRow
-	dirty   map[string]*callState
+	dirty   map[string]*callRow // the latest CallUpdated of each call in the batch
 	recs    []Recording
 	regs    []regOp
 	gaps    []bus.Gap
 	applied uint64 // every seq <= applied is in the batch or committed
 	stored  uint64 // the highest seq of an event in the batch
 
-	terminated []evictEntry
-	loaded     []string                  // calls read back from the database in this batch
-	evicted    *genMap[string, struct{}] // ended calls dropped from live: only these are read back
-	early      *genMap[string, string]   // SIP Call-IDs of sessions seen before their call (IncomingCall)
-
 	sipCall *genMap[string, string]      // SIP Call-ID → call
 	txs     *genMap[string, attribution] // transaction id → attribution
 	causes  *genMap[events.ID, attribution]
 
-	loadCall *sql.Stmt
-	ins      struct{ event, events, call, rec, reg, regChanged, unreg, gap *sql.Stmt }
-	args     []any // reused arguments of ins.events
+	ins  struct{ event, events, call, rec, reg, regChanged, unreg, gap *sql.Stmt }
+	args []any // reused arguments of ins.events
 }
 
 // eventsPerInsert is how many events one multi-row INSERT writes: one
@@ -79,9 +67,10 @@ const (
 	regUnregister
 )
 
-type evictEntry struct {
-	id  string
-	seq uint64
+// callRow is a call row to write: the call of a CallUpdated and its seq.
+type callRow struct {
+	call callcore.Call
+	seq  uint64
 }
 
 func newWriter(s *Store) *writer {
@@ -89,14 +78,11 @@ func newWriter(s *Store) *writer {
 		s:        s,
 		interval: s.cfg.BatchInterval,
 		size:     s.cfg.BatchSize,
-		live:     make(map[string]*callState),
-		dirty:    make(map[string]*callState),
+		dirty:    make(map[string]*callRow),
 		applied:  s.committed.Load(),
 		sipCall:  newGenMap[string, string](1 << 14),
 		txs:      newGenMap[string, attribution](1 << 14),
 		causes:   newGenMap[events.ID, attribution](1 << 15),
-		evicted:  newGenMap[string, struct{}](1 << 16),
-		early:    newGenMap[string, string](1 << 12),
 	}
 }
 
@@ -107,7 +93,6 @@ func (w *writer) prepare(ctx context.Context) error {
 		dst **sql.Stmt
 		sql string
 	}{
-		{&w.loadCall, `SELECT call, sip_call_id, seq FROM calls WHERE id = ?`},
 		{&w.ins.event, insertEventSQL},
 		{&w.ins.events, insertEventsSQL(eventsPerInsert)},
 		{&w.ins.call, upsertCallSQL},
@@ -128,7 +113,7 @@ func (w *writer) prepare(ctx context.Context) error {
 }
 
 func (w *writer) closeStmts() {
-	for _, st := range []*sql.Stmt{w.loadCall, w.ins.event, w.ins.events, w.ins.call, w.ins.rec, w.ins.reg, w.ins.regChanged, w.ins.unreg, w.ins.gap} {
+	for _, st := range []*sql.Stmt{w.ins.event, w.ins.events, w.ins.call, w.ins.rec, w.ins.reg, w.ins.regChanged, w.ins.unreg, w.ins.gap} {
 		if st != nil {
 			st.Close()
 		}
@@ -193,6 +178,9 @@ func (w *writer) syncWaiting() bool {
 
 // add applies one record to the batch.
 func (w *writer) add(r bus.Record) {
+	if h := w.s.testHookAdd; h != nil {
+		h()
+	}
 	if g := r.Gap; g != nil {
 		w.gaps = append(w.gaps, *g)
 		if g.FromSeq != 0 {
@@ -210,7 +198,7 @@ func (w *writer) add(r bus.Record) {
 		return
 	}
 	w.applied = env.Seq
-	frame, err := events.Marshal(env, ev)
+	frame, _, err := r.Frame()
 	if err != nil {
 		w.s.lost.Add(1)
 		w.s.log.Error("store: event not stored: cannot encode it", "seq", env.Seq, "type", ev.Type(), "err", err)
@@ -224,12 +212,9 @@ func (w *writer) add(r bus.Record) {
 		call: at.call, sip: at.sip, cause: env.Cause.String(), frame: frame,
 	})
 	w.stored = env.Seq
-	if session != "" {
-		w.applyCall(session, env, ev, at)
-	} else if at.call != "" && at.sip != "" {
-		w.learnSip(at.call, at.sip, env.Seq)
-	}
 	switch e := ev.(type) {
+	case *events.CallUpdated:
+		w.dirty[e.SessionID] = &callRow{call: e.Call, seq: env.Seq}
 	case *events.RecordingFinished:
 		w.recs = append(w.recs, Recording{ID: e.RecordingID, CallID: e.SessionID, FilePath: e.FilePath,
 			Format: formatOf(e.FilePath), DurationMS: e.DurationMS, CreatedAt: env.Time.UTC()})
@@ -294,106 +279,6 @@ func (w *writer) attribute(env events.Envelope, ev events.Event) attribution {
 	return a
 }
 
-// lookup returns the writer's state of call id, reading it back from the
-// database when it is not in memory; nil when the store has no such call.
-func (w *writer) lookup(id string) *callState {
-	if cs, ok := w.live[id]; ok {
-		return cs
-	}
-	if _, ok := w.evicted.get(id); !ok {
-		// Session ids are unique to a run and the writer is the only one
-		// that adds call rows, so a call not in memory has a row only if
-		// the writer evicted it: events that precede CallCreated (the
-		// IncomingCall, the MakeCall) cost no read.
-		return nil
-	}
-	var raw []byte
-	var sip sql.NullString
-	var seq int64
-	err := w.loadCall.QueryRowContext(w.s.ctx, id).Scan(&raw, &sip, &seq)
-	if err != nil {
-		if !errors.Is(err, sql.ErrNoRows) {
-			w.s.log.Error("store: read call back", "session_id", id, "err", err)
-		}
-		return nil
-	}
-	cs := &callState{sipCallID: sip.String, seq: uint64(seq)}
-	if err := json.Unmarshal(raw, &cs.call); err != nil {
-		w.s.log.Error("store: decode stored call", "session_id", id, "err", err)
-		return nil
-	}
-	cs.ended = cs.call.State == callcore.StateTerminated
-	w.live[id] = cs // until this batch commits; see reset
-	w.loaded = append(w.loaded, id)
-	return cs
-}
-
-// applyCall updates the call row of session id with one of its events.
-func (w *writer) applyCall(id string, env events.Envelope, ev events.Event, at attribution) {
-	cs := w.lookup(id)
-	var snap callcore.Call
-	var haveSnap bool
-	if w.s.cfg.Snapshot != nil {
-		snap, haveSnap = w.s.cfg.Snapshot(id)
-	}
-	if cs == nil {
-		if _, created := ev.(*events.CallCreated); !created && !haveSnap {
-			// No such call (yet): a refused command, or an IncomingCall
-			// whose Call-ID the call will want once created.
-			if sip, _, _ := sipOf(ev); sip != "" {
-				w.early.put(id, sip)
-			}
-			return
-		}
-		cs = &callState{}
-		cs.sipCallID, _ = w.early.get(id)
-		w.live[id] = cs
-	}
-	fold(&cs.call, env, ev)
-	if haveSnap {
-		cs.call = snap
-	}
-	if cs.call.ID == "" {
-		cs.call.ID = id
-	}
-	if cs.call.CreatedAt.IsZero() {
-		cs.call.CreatedAt = env.Time.UTC()
-	}
-	if _, ok := ev.(*events.CallEnded); ok {
-		cs.ended = true
-	}
-	sip, _, _ := sipOf(ev)
-	if sip == "" {
-		sip = at.sip
-	}
-	switch {
-	case cs.call.SipCallID != "":
-		cs.sipCallID = cs.call.SipCallID
-	case cs.sipCallID == "":
-		cs.sipCallID = sip
-	}
-	if cs.call.SipCallID == "" {
-		cs.call.SipCallID = cs.sipCallID
-	}
-	cs.seq = env.Seq
-	w.dirty[id] = cs
-}
-
-// learnSip records the SIP Call-ID of a call learned from a SIP event that
-// the call caused (an INVITE sent for its InitiateCall).
-func (w *writer) learnSip(id, sip string, seq uint64) {
-	cs := w.lookup(id)
-	if cs == nil || cs.sipCallID != "" {
-		return
-	}
-	cs.sipCallID = sip
-	if cs.call.SipCallID == "" {
-		cs.call.SipCallID = sip
-	}
-	cs.seq = seq // a row's seq names its content: see callCache
-	w.dirty[id] = cs
-}
-
 func (w *writer) pending() bool {
 	return len(w.events) > 0 || len(w.gaps) > 0 || len(w.dirty) > 0 || len(w.recs) > 0 || len(w.regs) > 0
 }
@@ -426,30 +311,8 @@ func (w *writer) drop(err error) {
 	w.reset()
 }
 
-// reset clears the batch, evicts the calls that are over, and publishes
-// the applied seq.
+// reset clears the batch and publishes the applied seq.
 func (w *writer) reset() {
-	for id, cs := range w.dirty {
-		if cs.ended {
-			w.evict(id)
-		} else if cs.call.State == callcore.StateTerminated {
-			w.terminated = append(w.terminated, evictEntry{id, cs.seq})
-		}
-	}
-	for len(w.terminated) > 0 && w.terminated[0].seq+evictAfter < w.applied {
-		e := w.terminated[0]
-		w.terminated = w.terminated[1:]
-		if cs, ok := w.live[e.id]; ok && cs.seq == e.seq {
-			w.evict(e.id)
-		}
-	}
-	// Calls read back for a late event leave memory again.
-	for _, id := range w.loaded {
-		if cs, ok := w.live[id]; ok && cs.ended {
-			w.evict(id)
-		}
-	}
-	w.loaded = w.loaded[:0]
 	stored := w.stored
 	clear(w.events) // let the frames go
 	w.events = w.events[:0]
@@ -459,12 +322,6 @@ func (w *writer) reset() {
 	w.gaps = w.gaps[:0]
 	w.stored = 0
 	w.s.advance(w.applied, stored)
-}
-
-// evict drops a call from memory; a later event of it reads it back.
-func (w *writer) evict(id string) {
-	delete(w.live, id)
-	w.evicted.put(id, struct{}{})
 }
 
 func (w *writer) write() error {
@@ -499,13 +356,13 @@ func (w *writer) write() error {
 	clear(w.args) // let the frames go
 	if len(w.dirty) > 0 {
 		up := tx.StmtContext(ctx, w.ins.call)
-		for id, cs := range w.dirty {
-			raw, err := json.Marshal(cs.call)
+		for id, cr := range w.dirty {
+			raw, err := json.Marshal(cr.call)
 			if err != nil {
 				return fmt.Errorf("call %s: encode: %w", id, err)
 			}
-			if _, err := up.ExecContext(ctx, id, cs.call.CreatedAt.UnixNano(), string(cs.call.State), int64(cs.seq),
-				nullStr(cs.sipCallID), raw); err != nil {
+			if _, err := up.ExecContext(ctx, id, cr.call.CreatedAt.UnixNano(), string(cr.call.State), int64(cr.seq),
+				nullStr(cr.call.SipCallID), raw); err != nil {
 				return fmt.Errorf("call %s: %w", id, err)
 			}
 		}

@@ -12,7 +12,6 @@ import (
 	"github.com/callbus/callbus/callcore/bus"
 	"github.com/callbus/callbus/callcore/calltest"
 	"github.com/callbus/callbus/callcore/events"
-	"github.com/callbus/callbus/callcore/session"
 )
 
 // The flow tests drive a whole node from calltest phones over loopback
@@ -376,26 +375,85 @@ func wantEnded(t *testing.T, n *node, recs []bus.Record, id string, reason callc
 	if e.Reason != string(reason) || (status != 0 && e.SipStatus != status) {
 		t.Errorf("CallEnded %+v, want reason %s, sip_status %d", *e, reason, status)
 	}
-	c, ok := n.layers.sessions.Get(id)
-	if !ok {
-		t.Fatalf("session %s is not known", id)
-	}
+	c := wantCall(t, n, id)
 	if c.State != callcore.StateTerminated || c.EndReason != reason || (status != 0 && c.SipStatus != status) || c.EndedAt.IsZero() {
 		t.Errorf("session snapshot %+v, want terminated, %s, sip_status %d", c, reason, status)
 	}
 }
 
 // wantSnapshot checks the live state of session id.
-func wantSnapshot(t *testing.T, n *node, id string, state callcore.CallState, held bool) session.Call {
+func wantSnapshot(t *testing.T, n *node, id string, state callcore.CallState, held bool) callcore.Call {
 	t.Helper()
-	c, ok := n.layers.sessions.Get(id)
-	if !ok {
-		t.Fatalf("session %s is not known", id)
-	}
+	c := wantCall(t, n, id)
 	if c.State != state || c.Held != held {
 		t.Errorf("session %s is %s (held %v), want %s (held %v)", id, c.State, c.Held, state, held)
 	}
 	return c
+}
+
+// wantCall checks that the three views of call id agree, and returns it:
+// the call the session reports, the call of its latest CallUpdated as a
+// feed client decodes it from the event's frame, and the store's row,
+// read once the store holds every event published so far. It waits until
+// the session's resource has been published (a step publishes it last).
+func wantCall(t *testing.T, n *node, id string) callcore.Call {
+	t.Helper()
+	var c, fed callcore.Call
+	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+		var ok bool
+		if c, ok = n.layers.sessions.Get(id); !ok {
+			return fmt.Errorf("session %s is not known", id)
+		}
+		recs := n.rec.all()
+		var r *bus.Record
+		for i := len(recs) - 1; i >= 0 && r == nil; i-- {
+			if u, ok := recs[i].Event.(*events.CallUpdated); ok && u.SessionID == id {
+				r = &recs[i]
+			}
+		}
+		if r == nil {
+			return fmt.Errorf("no CallUpdated of %s", id)
+		}
+		b, _, err := r.Frame()
+		if err != nil {
+			return fmt.Errorf("CallUpdated of %s: %w", id, err)
+		}
+		_, ev, err := events.Unmarshal(b)
+		if err != nil {
+			return fmt.Errorf("CallUpdated frame of %s: %w: %s", id, err, b)
+		}
+		if fed = ev.(*events.CallUpdated).Call; !sameCall(fed, c) {
+			return fmt.Errorf("the latest CallUpdated of %s is not the session's call:\n feed    %+v\n session %+v", id, fed, c)
+		}
+		return nil
+	})
+	ctx := flowCtx(t)
+	if err := n.Store().Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	stored, err := n.Store().Call(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameCall(stored, fed) {
+		t.Errorf("store's call %s\n %+v\nlatest CallUpdated\n %+v", id, stored, fed)
+	}
+	return c
+}
+
+// sameCall compares calls with times compared as instants (a decoded time
+// has no monotonic reading).
+func sameCall(a, b callcore.Call) bool {
+	if !a.CreatedAt.Equal(b.CreatedAt) || !a.AnsweredAt.Equal(b.AnsweredAt) || !a.EndedAt.Equal(b.EndedAt) {
+		return false
+	}
+	qa, qb := a.Media.Quality, b.Media.Quality
+	if (qa == nil) != (qb == nil) || qa != nil && *qa != *qb {
+		return false
+	}
+	a.CreatedAt, a.AnsweredAt, a.EndedAt, a.Media.Quality = b.CreatedAt, b.AnsweredAt, b.EndedAt, nil
+	b.Media.Quality = nil
+	return a == b
 }
 
 // wire renders messages as start lines, for failure messages.
@@ -467,10 +525,12 @@ func tagOf(v string) string {
 	return ""
 }
 
-// periodic reports whether ev is a periodic statistics or quality report.
+// periodic reports whether ev is a periodic statistics or quality report,
+// or a CallUpdated: how many of those a call has depends on how its
+// quality changes (wantCall checks the latest).
 func periodic(ev events.Event) bool {
 	switch ev.(type) {
-	case *events.RtpStatisticsUpdate, *events.MediaQualityUpdate:
+	case *events.RtpStatisticsUpdate, *events.MediaQualityUpdate, *events.CallUpdated:
 		return true
 	}
 	return false

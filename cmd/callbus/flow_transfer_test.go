@@ -262,11 +262,7 @@ func TestFlowReferReceived(t *testing.T) {
 	}
 	var nid string // the session of the call to carol
 	n.rec.wait(t, "the new call ringing", func(recs []bus.Record) bool {
-		for _, s := range n.layers.sessions.List() {
-			if s.TransferOf == id {
-				nid = s.ID
-			}
-		}
+		nid = transferLeg(recs, id)
 		return nid != "" && count(appEvents(recs, nid), "CallRinging") == 1
 	})
 	if err := leg.Answer(ctx); err != nil {
@@ -348,7 +344,7 @@ func TestFlowReferReceived(t *testing.T) {
 	}
 	wantSnapshot(t, n, id, callcore.StateActive, false)
 	snap := wantSnapshot(t, n, nid, callcore.StateActive, false)
-	if snap.Direction != callcore.Outbound || snap.To != target || snap.TransferOf != id {
+	if snap.Direction != callcore.Outbound || snap.To != target || transferLeg(n.rec.all(), id) != nid {
 		t.Errorf("the new call %+v, want outbound to %s, a transfer of %s", snap, target, id)
 	}
 
@@ -363,4 +359,21 @@ func TestFlowReferReceived(t *testing.T) {
 	}
 	recs = ended(t, n, nid)
 	wantEnded(t, n, recs, nid, callcore.EndLocalHangup, 0)
+}
+
+// transferLeg returns the session of the call that a REFER received by
+// session id placed: the call whose CallCreated the session published
+// while handling one of id's events (its cause), or "".
+func transferLeg(recs []bus.Record, id string) string {
+	of := map[events.ID]string{}
+	for _, r := range recs {
+		if r.Event == nil {
+			continue
+		}
+		of[r.Envelope.ID] = events.SessionOf(r.Event)
+		if c, ok := r.Event.(*events.CallCreated); ok && c.SessionID != id && of[r.Envelope.Cause] == id {
+			return c.SessionID
+		}
+	}
+	return ""
 }

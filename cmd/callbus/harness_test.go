@@ -91,11 +91,11 @@ func (r *recorder) wait(t *testing.T, what string, fn func([]bus.Record) bool) [
 }
 
 // appEvents returns the session_to_app events of the records, optionally
-// of one session.
+// of one session, but for CallUpdated (see wantCall).
 func appEvents(recs []bus.Record, session string) []events.Event {
 	var out []events.Event
 	for _, r := range recs {
-		if r.Event == nil || r.Event.Channel() != events.ChannelSessionToApp {
+		if r.Event == nil || r.Event.Channel() != events.ChannelSessionToApp || r.Event.Type() == "CallUpdated" {
 			continue
 		}
 		if session == "" || events.SessionOf(r.Event) == session {

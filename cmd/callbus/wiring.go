@@ -19,7 +19,6 @@ import (
 
 	"github.com/callbus/callbus/callcore"
 	"github.com/callbus/callbus/callcore/bus"
-	"github.com/callbus/callbus/callcore/session"
 	"github.com/callbus/callbus/callcore/store"
 	"github.com/callbus/callbus/httpapi"
 	"github.com/callbus/callbus/ws"
@@ -38,9 +37,6 @@ type Main struct {
 	bus    *bus.Memory
 	layers layers
 	feed   *ws.Feed
-	// sessions is what the store's Snapshot reads: set once the session
-	// layer is open, read from the store's writer goroutine.
-	sessions atomic.Pointer[session.Sessions]
 	registry *prometheus.Registry
 	handler  http.Handler
 	listener net.Listener
@@ -87,7 +83,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 
 	// The store opens first: the bus numbers its events on from the last
 	// seq stored, so that seqs are never reused across restarts.
-	m.store, err = store.Open(ctx, store.Config{Dir: cfg.DataDir, Snapshot: m.snapshot, Logger: m.logger,
+	m.store, err = store.Open(ctx, store.Config{Dir: cfg.DataDir, Logger: m.logger,
 		TapBuffer: storeTapBuffer})
 	if err != nil {
 		return fmt.Errorf("open store: %w", err)
@@ -119,7 +115,6 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	if err := m.openLayers(ctx); err != nil {
 		return err
 	}
-	m.sessions.Store(m.layers.sessions)
 
 	m.feed, err = ws.New(ws.Config{Bus: m.bus, Logger: m.logger})
 	if err != nil {
@@ -265,19 +260,6 @@ func (m *Main) close(ctx context.Context) error {
 		log.Info("callbus stopped")
 	}
 	return errors.Join(errs...)
-}
-
-// snapshot is the store's view of a live call: the session layer's.
-func (m *Main) snapshot(id string) (callcore.Call, bool) {
-	s := m.sessions.Load()
-	if s == nil {
-		return callcore.Call{}, false
-	}
-	c, ok := s.Get(id)
-	if !ok {
-		return callcore.Call{}, false
-	}
-	return c.Resource(), true
 }
 
 // Store returns the node's store, or nil before Open.
