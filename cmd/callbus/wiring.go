@@ -32,11 +32,11 @@ type Main struct {
 	// LogOutput receives the log. Nil means os.Stderr.
 	LogOutput io.Writer
 
-	logger *slog.Logger
-	store  *store.Store
-	bus    *bus.Memory
-	layers layers
-	feed   *ws.Feed
+	logger   *slog.Logger
+	store    *store.Store
+	bus      *bus.Memory
+	layers   layers
+	feed     *ws.Feed
 	registry *prometheus.Registry
 	handler  http.Handler
 	listener net.Listener
