@@ -15,10 +15,14 @@ import (
 
 // schemaVersion is the version of the tables below, kept in meta; a newer
 // file is refused rather than misread.
-const schemaVersion = 1
+const schemaVersion = 2
 
 // The schema. Times are Unix nanoseconds (UTC); empty strings are NULL in
 // the indexed columns so the indexes stay small.
+//
+// An event row is its frame and what the queries look it up by: the frame
+// holds its id, time, channel, type, session and cause already, and each
+// column more is bound, stored and checkpointed for every event.
 //
 // events.call_id is the call the writer attributed the event to when it
 // stored it (its session, or the call of its SIP Call-ID, transaction or
@@ -44,14 +48,8 @@ CREATE INDEX IF NOT EXISTS calls_created ON calls (created_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS calls_state ON calls (state, created_at DESC, id DESC);
 CREATE TABLE IF NOT EXISTS events (
 	seq         INTEGER PRIMARY KEY,
-	id          TEXT NOT NULL,
-	time        INTEGER NOT NULL,
-	channel     TEXT NOT NULL,
-	type        TEXT NOT NULL,
-	session_id  TEXT,
 	call_id     TEXT,
 	sip_call_id TEXT,
-	cause       TEXT,
 	frame       BLOB NOT NULL
 );
 CREATE INDEX IF NOT EXISTS events_call ON events (call_id, seq) WHERE call_id IS NOT NULL;
@@ -98,6 +96,16 @@ func migrate(ctx context.Context, db *sql.DB) error {
 		return fmt.Errorf("migrate: %w", err)
 	}
 	defer tx.Rollback()
+	if v.String == "1" {
+		// Version 1 kept columns that the frame holds (id, time, channel,
+		// type, session_id, cause): copy the rows into the narrow table.
+		if _, err := tx.ExecContext(ctx, `CREATE TABLE events_v2 (seq INTEGER PRIMARY KEY, call_id TEXT, sip_call_id TEXT, frame BLOB NOT NULL);
+			INSERT INTO events_v2 SELECT seq, call_id, sip_call_id, frame FROM events;
+			DROP TABLE events;
+			ALTER TABLE events_v2 RENAME TO events;`); err != nil {
+			return fmt.Errorf("migrate from version 1: %w", err)
+		}
+	}
 	if _, err := tx.ExecContext(ctx, schema); err != nil {
 		return fmt.Errorf("migrate: %w", err)
 	}
@@ -175,8 +183,7 @@ func (s *Store) endOrphans(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("end live call %s: %w", o.id, err)
 		}
-		if _, err := tx.ExecContext(ctx, insertEventSQL, seq, env.ID.String(), now.UnixNano(), ev.Channel(), ev.Type(),
-			o.id, o.id, nil, nil, frame); err != nil {
+		if _, err := tx.ExecContext(ctx, insertEventSQL, seq, o.id, nil, frame); err != nil {
 			return fmt.Errorf("end live call %s: %w", o.id, err)
 		}
 		// The call's row is its latest CallUpdated, in the history too.
@@ -187,8 +194,7 @@ func (s *Store) endOrphans(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("end live call %s: %w", o.id, err)
 		}
-		if _, err := tx.ExecContext(ctx, insertEventSQL, seq, uenv.ID.String(), now.UnixNano(), up.Channel(), up.Type(),
-			o.id, o.id, nil, env.ID.String(), uframe); err != nil {
+		if _, err := tx.ExecContext(ctx, insertEventSQL, seq, o.id, nil, uframe); err != nil {
 			return fmt.Errorf("end live call %s: %w", o.id, err)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE calls SET state = ?, seq = ?, note = ?, call = ? WHERE id = ?`,
@@ -204,18 +210,17 @@ func (s *Store) endOrphans(ctx context.Context) error {
 	return nil
 }
 
-const insertEventSQL = `INSERT INTO events (seq, id, time, channel, type, session_id, call_id, sip_call_id, cause, frame)
-	VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (seq) DO NOTHING`
+const insertEventSQL = `INSERT INTO events (seq, call_id, sip_call_id, frame) VALUES (?, ?, ?, ?) ON CONFLICT (seq) DO NOTHING`
 
 // insertEventsSQL is insertEventSQL for n rows at once.
 func insertEventsSQL(n int) string {
 	var b strings.Builder
-	b.WriteString(`INSERT INTO events (seq, id, time, channel, type, session_id, call_id, sip_call_id, cause, frame) VALUES `)
+	b.WriteString(`INSERT INTO events (seq, call_id, sip_call_id, frame) VALUES `)
 	for i := range n {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		b.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		b.WriteString("(?, ?, ?, ?)")
 	}
 	b.WriteString(" ON CONFLICT (seq) DO NOTHING")
 	return b.String()

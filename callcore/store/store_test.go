@@ -668,3 +668,58 @@ func TestLateEventAfterEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// A version 1 database (whose events rows kept the frame's fields in
+// columns of their own) opens as version 2 with every event kept.
+func TestMigrateFromVersion1(t *testing.T) {
+	dir := t.TempDir()
+	db, err := openDB(dir+"/"+FileName, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const id = "n1.v1"
+	c := answeredCall(id, "sip-v1@x")
+	ev := upd(c)
+	env := events.Envelope{Seq: 7, ID: events.ID{Hi: 1, Lo: 7}, Time: t0, Node: "n1"}
+	f, err := events.Marshal(env, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := json.Marshal(c)
+	for _, q := range []string{
+		`CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID`,
+		`INSERT INTO meta VALUES ('schema_version', '1')`,
+		`CREATE TABLE calls (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, state TEXT NOT NULL, seq INTEGER NOT NULL,
+			sip_call_id TEXT, note TEXT, call BLOB NOT NULL) WITHOUT ROWID`,
+		`CREATE TABLE events (seq INTEGER PRIMARY KEY, id TEXT NOT NULL, time INTEGER NOT NULL, channel TEXT NOT NULL,
+			type TEXT NOT NULL, session_id TEXT, call_id TEXT, sip_call_id TEXT, cause TEXT, frame BLOB NOT NULL)`,
+		`CREATE INDEX events_call ON events (call_id, seq) WHERE call_id IS NOT NULL`,
+	} {
+		if _, err := db.Exec(q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := db.Exec(`INSERT INTO events VALUES (7, ?, ?, 'session_to_app', 'CallUpdated', ?, ?, NULL, NULL, ?)`,
+		env.ID.String(), t0.UnixNano(), id, id, f); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Exec(`INSERT INTO calls VALUES (?, ?, 'active', 7, 'sip-v1@x', NULL, ?)`, id, t0.UnixNano(), raw); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	logged := &logs{}
+	s := openStore(t, dir, Config{Logger: slog.New(logged)})
+	evs := callEvents(t, s, id)
+	if len(evs) != 3 || evs[0].Seq != 7 || string(evs[0].Frame) != string(f) || frame(t, evs[1]).Type != "CallEnded" || evs[2].Seq != 9 {
+		t.Fatalf("events after the migration: %v", types(t, evs))
+	}
+	var v string
+	if err := s.rdb.QueryRowContext(ctxT(t), `SELECT value FROM meta WHERE key = 'schema_version'`).Scan(&v); err != nil || v != "2" {
+		t.Fatalf("schema_version %q (%v)", v, err)
+	}
+	// The call it held live was ended, as after any restart.
+	if got := getCall(t, s, id); got.State != callcore.StateTerminated || got.EndReason != callcore.EndFailed {
+		t.Fatalf("call after the migration: %+v", got)
+	}
+}

@@ -49,11 +49,9 @@ type writer struct {
 const eventsPerInsert = 64
 
 type eventRow struct {
-	seq                                     uint64
-	id                                      string
-	time                                    int64
-	channel, typ, session, call, sip, cause string
-	frame                                   []byte
+	seq       uint64
+	call, sip string
+	frame     []byte // shared with the bus's other taps: never modified
 }
 
 type regOp struct {
@@ -205,12 +203,7 @@ func (w *writer) add(r bus.Record) {
 		return
 	}
 	at := w.attribute(env, ev)
-	session := events.SessionOf(ev)
-	w.events = append(w.events, eventRow{
-		seq: env.Seq, id: env.ID.String(), time: env.Time.UnixNano(),
-		channel: ev.Channel(), typ: ev.Type(), session: session,
-		call: at.call, sip: at.sip, cause: env.Cause.String(), frame: frame,
-	})
+	w.events = append(w.events, eventRow{seq: env.Seq, call: at.call, sip: at.sip, frame: frame})
 	w.stored = env.Seq
 	switch e := ev.(type) {
 	case *events.CallUpdated:
@@ -404,8 +397,7 @@ func (w *writer) write() error {
 }
 
 func appendEventArgs(args []any, e *eventRow) []any {
-	return append(args, int64(e.seq), e.id, e.time, e.channel, e.typ, nullStr(e.session),
-		nullStr(e.call), nullStr(e.sip), nullStr(e.cause), e.frame)
+	return append(args, int64(e.seq), nullStr(e.call), nullStr(e.sip), e.frame)
 }
 
 // genMap is a bounded map that forgets its oldest half: two generations,

@@ -11,6 +11,7 @@ import (
 	"github.com/callbus/callbus/callcore"
 	"github.com/callbus/callbus/callcore/bus"
 	"github.com/callbus/callbus/callcore/calltest"
+	"github.com/callbus/callbus/callcore/events"
 	"github.com/callbus/callbus/httpapi"
 )
 
@@ -92,9 +93,16 @@ func TestRESTRestart(t *testing.T) {
 			}
 		}
 	}
+	// The store ended the ringing call: a CallEnded, then the CallUpdated
+	// that is its row.
 	hist := api.history(ringing)
-	if last := hist[len(hist)-1]; label(last.Event) != "CallEnded" || last.Envelope.Seq <= lastSeq {
-		t.Errorf("the ringing call's last event is %s at seq %d, want a CallEnded above %d", label(last.Event), last.Envelope.Seq, lastSeq)
+	end, last := hist[len(hist)-2], hist[len(hist)-1]
+	if label(end.Event) != "CallEnded" || end.Envelope.Seq <= lastSeq {
+		t.Errorf("the ringing call's last event but one is %s at seq %d, want a CallEnded above %d", label(end.Event), end.Envelope.Seq, lastSeq)
+	}
+	if u, ok := last.Event.(*events.CallUpdated); !ok || last.Envelope.Seq != end.Envelope.Seq+1 ||
+		!sameCall(u.Call, getJSON[callcore.Call](api, "/v1/calls/"+ringing)) {
+		t.Errorf("the ringing call's last event is %s at seq %d, want the CallUpdated of the call as stored", label(last.Event), last.Envelope.Seq)
 	}
 	wantFlow(t, api.history(out.ID), concat2(outboundAutoAnswered(), hungUpLocallyFlow())...)
 

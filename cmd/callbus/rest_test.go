@@ -249,8 +249,12 @@ func TestRESTHangupInbound(t *testing.T) {
 	// A feed filtered to one call and one channel streams that alone.
 	one := openFeed(t, api, "session_id="+id2+"&channels=session_to_app&since=0")
 	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
-		if got := len(one.all()); got < 4 {
-			return fmt.Errorf("the filtered feed sent %d frames, want 4", got)
+		all := one.all()
+		if len(all) == 0 {
+			return fmt.Errorf("the filtered feed sent nothing")
+		}
+		if u, ok := all[len(all)-1].Event.(*events.CallUpdated); !ok || u.Call.State != callcore.StateTerminated {
+			return fmt.Errorf("the filtered feed sent %d frames, the last not the terminated call's CallUpdated", len(all))
 		}
 		return nil
 	})
@@ -261,8 +265,19 @@ func TestRESTHangupInbound(t *testing.T) {
 		}
 		types = append(types, r.Event.Type())
 	}
-	if strings.Join(types, ",") != "CallCreated,CallRinging,CallAnswered,CallEnded" {
+	// Each change is followed by the call as it stands (one or more
+	// CallUpdated: media and quality change the call too).
+	var lifecycle []string
+	for _, typ := range types {
+		if typ != "CallUpdated" {
+			lifecycle = append(lifecycle, typ)
+		}
+	}
+	if strings.Join(lifecycle, ",") != "CallCreated,CallRinging,CallAnswered,CallEnded" || types[len(types)-1] != "CallUpdated" {
 		t.Errorf("filtered feed replayed %v", types)
+	}
+	if last := one.all()[len(one.all())-1].Event.(*events.CallUpdated).Call; !sameCall(last, getJSON[callcore.Call](api, "/v1/calls/"+id2)) {
+		t.Errorf("the feed's latest call %+v is not GET /v1/calls/%s", last, id2)
 	}
 }
 
