@@ -95,7 +95,8 @@ var specFields = map[string]string{
 	"rtp_to_media/RtpStreamStopped":    "session_id reason",
 	"rtp_to_media/RtpPacketReceived":   "session_id payload timestamp sequence_number payload_type [marker]",
 	"rtp_to_media/RtpStatisticsUpdate": "session_id stats{packets_sent packets_received octets_sent octets_received packets_lost jitter_ms [rtt_ms]}",
-	"rtp_to_media/RtpError":            "session_id error",
+	// ★ error_code, added with the typed vocabularies: an RtpErrorCode (error still starts with it).
+	"rtp_to_media/RtpError": "session_id error [error_code]",
 
 	"api_to_session/MakeCall":       "session_id from to [headers{name value}] [webhook_url] [client_state] [ring_timeout_s]",
 	"api_to_session/AnswerCall":     "session_id",

@@ -194,17 +194,30 @@ func TestOutgoingAnswerUnusable(t *testing.T) {
 	}
 }
 
-// Media stopping on its own (an RTP timeout) ends the call.
+// Media stopping on its own ends the call: timeout for an RTP timeout,
+// failed for any other reason.
 func TestMediaStoppedUnasked(t *testing.T) {
-	h := newHarness(t, Config{})
-	id := h.answeredInbound()
-	h.publish(&events.MediaStreamStopped{SessionRef: sref(id), Reason: "rtp_timeout"})
-	if term := expectEv[*events.TerminateSession](h, id, "dialog:TerminateSession"); term.Reason != "timeout" {
-		t.Fatalf("TerminateSession = %+v", term)
-	}
-	h.publish(&events.CallTerminated{SessionRef: sref(id), Reason: "timeout"})
-	if ended := expectEv[*events.CallEnded](h, id, "app:CallEnded"); ended.Reason != "timeout" {
-		t.Fatalf("CallEnded = %+v", ended)
+	for _, tc := range []struct {
+		reason events.StreamStopReason
+		want   callcore.EndReason
+	}{
+		{events.StopReasonRTPTimeout, callcore.EndTimeout},
+		{events.StopReasonStopped, callcore.EndFailed},
+		{events.StopReasonNoStream, callcore.EndFailed},
+	} {
+		t.Run("reason="+string(tc.reason), func(t *testing.T) {
+			h := newHarness(t, Config{})
+			id := h.answeredInbound()
+			h.publish(&events.MediaStreamStopped{SessionRef: sref(id), Reason: tc.reason})
+			if term := expectEv[*events.TerminateSession](h, id, "dialog:TerminateSession"); term.Reason != string(tc.want) {
+				t.Fatalf("TerminateSession = %+v", term)
+			}
+			h.publish(&events.CallTerminated{SessionRef: sref(id), Reason: string(tc.want)})
+			ended := expectEv[*events.CallEnded](h, id, "app:CallEnded")
+			if ended.Reason != string(tc.want) || ended.Message != "media stopped: "+string(tc.reason) {
+				t.Fatalf("CallEnded = %+v", ended)
+			}
+		})
 	}
 }
 

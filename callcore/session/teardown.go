@@ -150,11 +150,8 @@ func (s *Sessions) onMediaStreamStopped(st *step, e *events.MediaStreamStopped) 
 	case c.state == callcore.StateTerminating:
 		s.maybeEnd(st)
 	case c.live() && c.mediaRequested:
-		reason := callcore.EndFailed
-		if strings.Contains(e.Reason, "timeout") {
-			reason = callcore.EndTimeout
-		}
-		c.endMessage = "media stopped: " + e.Reason
+		reason := endReasonOfStop(e.Reason)
+		c.endMessage = "media stopped: " + string(e.Reason)
 		s.log.Info("media stopped unasked", "session_id", c.id, "reason", e.Reason)
 		s.hangUpDialog(st, reason, 500)
 		s.teardown(st, reason)
@@ -193,4 +190,16 @@ func endReasonOf(reason string) callcore.EndReason {
 		return r
 	}
 	return callcore.EndFailed
+}
+
+// endReasonOfStop is the one table from the reason of a MediaStreamStopped
+// nobody asked for to the end reason of the call: timeout when RTP timed
+// out, else failed.
+func endReasonOfStop(r events.StreamStopReason) callcore.EndReason {
+	switch r {
+	case events.StopReasonRTPTimeout:
+		return callcore.EndTimeout
+	default: // StopReasonStopped, StopReasonNoStream: media is gone, no one knows why
+		return callcore.EndFailed
+	}
 }
