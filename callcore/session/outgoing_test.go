@@ -71,8 +71,8 @@ func TestOutgoingCall(t *testing.T) {
 func TestOutgoingRefused(t *testing.T) {
 	for _, tc := range []struct {
 		status int
-		reason string
-	}{{486, "busy"}, {600, "busy"}, {603, "rejected"}, {480, "no_answer"}, {404, "failed"}} {
+		reason callcore.EndReason
+	}{{486, callcore.EndBusy}, {600, callcore.EndBusy}, {603, callcore.EndRejected}, {480, callcore.EndNoAnswer}, {404, callcore.EndFailed}} {
 		t.Run("status="+strconv.Itoa(tc.status), func(t *testing.T) {
 			h := newHarness(t, Config{})
 			id := newID()
@@ -85,10 +85,10 @@ func TestOutgoingRefused(t *testing.T) {
 			h.expect(id, "media:StopMediaStream")
 			h.publish(&events.MediaStreamStopped{SessionRef: sref(id)})
 			ended := expectEv[*events.CallEnded](h, id, "app:CallEnded")
-			if ended.Reason != tc.reason || ended.SipStatus != tc.status || ended.Message != "refused" {
+			if ended.Reason != string(tc.reason) || ended.SipStatus != tc.status || ended.Message != "refused" {
 				t.Fatalf("CallEnded = %+v", ended)
 			}
-			if c := h.call(id); c.SipStatus != tc.status || c.EndReason != callcore.EndReason(tc.reason) {
+			if c := h.call(id); c.SipStatus != tc.status || c.EndReason != tc.reason {
 				t.Fatalf("call = %+v", c)
 			}
 		})
@@ -209,10 +209,10 @@ func TestMediaStoppedUnasked(t *testing.T) {
 			h := newHarness(t, Config{})
 			id := h.answeredInbound()
 			h.publish(&events.MediaStreamStopped{SessionRef: sref(id), Reason: tc.reason})
-			if term := expectEv[*events.TerminateSession](h, id, "dialog:TerminateSession"); term.Reason != string(tc.want) {
+			if term := expectEv[*events.TerminateSession](h, id, "dialog:TerminateSession"); term.Reason != tc.want {
 				t.Fatalf("TerminateSession = %+v", term)
 			}
-			h.publish(&events.CallTerminated{SessionRef: sref(id), Reason: string(tc.want)})
+			h.publish(&events.CallTerminated{SessionRef: sref(id), Reason: tc.want})
 			ended := expectEv[*events.CallEnded](h, id, "app:CallEnded")
 			if ended.Reason != string(tc.want) || ended.Message != "media stopped: "+string(tc.reason) {
 				t.Fatalf("CallEnded = %+v", ended)

@@ -37,7 +37,7 @@ func (s *Sessions) hangUpDialog(st *step, reason callcore.EndReason, rejectStatu
 	case c.dir == callcore.Outbound && !c.inviteSent:
 		c.dialogDone = true // no dialog exists yet
 	default:
-		st.emit(&events.TerminateSession{SessionRef: ref(c.id), Reason: string(reason)})
+		st.emit(&events.TerminateSession{SessionRef: ref(c.id), Reason: reason})
 	}
 }
 
@@ -181,10 +181,10 @@ func (s *Sessions) onDialogError(st *step, e *events.DialogError) {
 	}
 }
 
-// endReasonOf maps a CallTerminated reason to a public end reason; an
-// unknown one is a failure.
-func endReasonOf(reason string) callcore.EndReason {
-	switch r := callcore.EndReason(reason); r {
+// endReasonOf checks the end reason of a CallTerminated; an unknown one is
+// a failure.
+func endReasonOf(r callcore.EndReason) callcore.EndReason {
+	switch r {
 	case callcore.EndLocalHangup, callcore.EndRemoteHangup, callcore.EndRejected, callcore.EndCancelled,
 		callcore.EndBusy, callcore.EndNoAnswer, callcore.EndTimeout, callcore.EndFailed, callcore.EndTransferred:
 		return r
