@@ -143,11 +143,13 @@ func (h *Dialogs) onResponse(o *out, r *events.SipResponseReceived) {
 }
 
 // onTransportError treats the failure of a pending client transaction as
-// its timeout.
+// its timeout, whatever its error_code: for the dialog, a request that got
+// no final response has failed the same way.
 func (h *Dialogs) onTransportError(o *out, e *events.TransportError) {
 	d := h.byTxID(e.TransactionID)
 	if d == nil {
-		h.log.Debug("transport error for no dialog", "transaction_id", e.TransactionID, "error", e.Error)
+		h.log.Debug("transport error for no dialog", "transaction_id", e.TransactionID,
+			"error_code", e.ErrorCode, "error", e.Error)
 		return
 	}
 	d.mu.Lock()
@@ -158,7 +160,7 @@ func (h *Dialogs) onTransportError(o *out, e *events.TransportError) {
 	if e.TransactionID == d.serverTx {
 		// Our response could not be sent: the INVITE's transaction is gone.
 		// Retransmitting is useless; the ACK timeout still ends the call.
-		h.log.Warn("response to INVITE failed", "session_id", d.sessionID, "error", e.Error)
+		h.log.Warn("response to INVITE failed", "session_id", d.sessionID, "error_code", e.ErrorCode, "error", e.Error)
 		if d.ok != nil {
 			d.ok.retrans.stop()
 		}

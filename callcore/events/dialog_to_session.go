@@ -119,15 +119,17 @@ type TransferRequested struct {
 func (*TransferRequested) Type() string { return "TransferRequested" }
 
 // RegistrationUpdated reports the state of a registration asked for with
-// RegisterAccount: "registered" (with the Expires the registrar granted),
-// "unregistered", or "failed" with Error.
+// RegisterAccount: RegStatusRegistered (with the Expires the registrar
+// granted), RegStatusUnregistered, or RegStatusFailed with Error. Dialog
+// relays the transport's RegistrationStatusUpdate, or fails a registration
+// it cannot hand on (a bad AOR, an unknown id).
 type RegistrationUpdated struct {
 	onDialogToSession
-	RegistrationID string `json:"registration_id"`
-	AOR            string `json:"aor"`
-	Status         string `json:"status"`
-	Expires        int    `json:"expires,omitempty"`
-	Error          string `json:"error,omitempty"`
+	RegistrationID string             `json:"registration_id"`
+	AOR            string             `json:"aor"`
+	Status         RegistrationStatus `json:"status"`
+	Expires        int                `json:"expires,omitempty"`
+	Error          string             `json:"error,omitempty"`
 }
 
 // Type returns "RegistrationUpdated".

@@ -54,9 +54,10 @@ var specFields = map[string]string{
 	"dialog_to_session/TransferRequested":   "session_id refer_to [replaces]",
 	"dialog_to_session/RegistrationUpdated": "registration_id aor status [expires] [error]",
 
-	"transport_to_dialog/SipMessageReceived":       "source method headers{name value} body transaction_id [request_uri] [transport]",
-	"transport_to_dialog/SipResponseReceived":      "transaction_id status_code reason_phrase headers{name value} body",
-	"transport_to_dialog/TransportError":           "error [transaction_id]",
+	"transport_to_dialog/SipMessageReceived":  "source method headers{name value} body transaction_id [request_uri] [transport]",
+	"transport_to_dialog/SipResponseReceived": "transaction_id status_code reason_phrase headers{name value} body",
+	// ★ error_code, added with the typed vocabularies: a TransportErrorCode.
+	"transport_to_dialog/TransportError":           "error [error_code] [transaction_id]",
 	"transport_to_dialog/RegistrationStatusUpdate": "uri status [expires] [registration_id] [error]",
 
 	"dialog_to_transport/SendSipMessage":     "destination method headers{name value} body [transaction_id]",
