@@ -19,9 +19,9 @@ func (h *Dialogs) terminateSession(o *out, e *events.TerminateSession) {
 		return
 	}
 	defer d.mu.Unlock()
-	reason := strings.TrimSpace(e.Reason)
+	reason := callcore.EndReason(strings.TrimSpace(string(e.Reason)))
 	if reason == "" {
-		reason = string(callcore.EndLocalHangup)
+		reason = callcore.EndLocalHangup
 	}
 	switch d.phase {
 	case phaseEarly:
@@ -51,7 +51,7 @@ func (h *Dialogs) terminateSession(o *out, e *events.TerminateSession) {
 
 // sendBye ends a confirmed dialog; CallTerminated{reason} follows the BYE's
 // final response (or its failure).
-func (d *dialog) sendBye(o *out, reason string) {
+func (d *dialog) sendBye(o *out, reason callcore.EndReason) {
 	if d.reIn != nil {
 		o.send(d.response(d.reIn.tx, 487, nil, ""))
 		d.reIn = nil
@@ -71,7 +71,7 @@ func (d *dialog) onBye(o *out, m *events.SipMessageReceived) {
 		o.send(d.response(d.reIn.tx, 487, nil, ""))
 		d.reIn = nil
 	}
-	reason := string(callcore.EndRemoteHangup)
+	reason := callcore.EndRemoteHangup
 	switch {
 	case d.phase == phaseTerminating:
 		// Our BYE crossed theirs: the call ends for our reason.
@@ -80,7 +80,7 @@ func (d *dialog) onBye(o *out, m *events.SipMessageReceived) {
 		// The caller may end an early dialog with BYE (§15); the INVITE
 		// still needs its final response.
 		o.send(d.response(d.serverTx, 487, events.Headers{{Name: "To", Value: d.localAddr}}, ""))
-		reason = string(callcore.EndCancelled)
+		reason = callcore.EndCancelled
 	}
 	d.terminated(o, reason)
 }
@@ -138,16 +138,18 @@ func (h *Dialogs) onResponse(o *out, r *events.SipResponseReceived) {
 	}
 	if r.StatusCode == 481 && d.phase != phaseEnded && (ct.kind == txReinvite || ct.kind == txRefer || ct.kind == txInfo) {
 		// The far end no longer knows the dialog (§12.2.1.2).
-		d.terminated(o, string(callcore.EndFailed))
+		d.terminated(o, callcore.EndFailed)
 	}
 }
 
 // onTransportError treats the failure of a pending client transaction as
-// its timeout.
+// its timeout, whatever its error_code: for the dialog, a request that got
+// no final response has failed the same way.
 func (h *Dialogs) onTransportError(o *out, e *events.TransportError) {
 	d := h.byTxID(e.TransactionID)
 	if d == nil {
-		h.log.Debug("transport error for no dialog", "transaction_id", e.TransactionID, "error", e.Error)
+		h.log.Debug("transport error for no dialog", "transaction_id", e.TransactionID,
+			"error_code", e.ErrorCode, "error", e.Error)
 		return
 	}
 	d.mu.Lock()
@@ -158,7 +160,7 @@ func (h *Dialogs) onTransportError(o *out, e *events.TransportError) {
 	if e.TransactionID == d.serverTx {
 		// Our response could not be sent: the INVITE's transaction is gone.
 		// Retransmitting is useless; the ACK timeout still ends the call.
-		h.log.Warn("response to INVITE failed", "session_id", d.sessionID, "error", e.Error)
+		h.log.Warn("response to INVITE failed", "session_id", d.sessionID, "error_code", e.ErrorCode, "error", e.Error)
 		if d.ok != nil {
 			d.ok.retrans.stop()
 		}
@@ -173,11 +175,11 @@ func (h *Dialogs) onTransportError(o *out, e *events.TransportError) {
 	case txInvite:
 		d.invite.final = true
 		if d.invite.cancelPending {
-			d.terminated(o, string(callcore.EndCancelled))
+			d.terminated(o, callcore.EndCancelled)
 			return
 		}
 		d.dialogError(o, 408, "INVITE: %s", e.Error)
-		d.terminated(o, string(callcore.EndFailed))
+		d.terminated(o, callcore.EndFailed)
 	case txReinvite:
 		d.reOut = nil
 		d.dialogError(o, 408, "re-INVITE: %s", e.Error)

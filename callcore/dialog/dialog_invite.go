@@ -190,7 +190,7 @@ func (d *dialog) noACK(o *out, p *pendingOK) {
 		return
 	}
 	d.stopOK()
-	reason := string(callcore.EndFailed)
+	reason := callcore.EndFailed
 	if d.byeAfterAck != "" {
 		reason = d.byeAfterAck
 	}
@@ -334,7 +334,7 @@ func (h *Dialogs) onCancel(o *out, m *events.SipMessageReceived) {
 			o.send(d.response(m.TransactionID, 200, nil, ""))
 			o.send(d.response(d.serverTx, 487, events.Headers{{Name: "To", Value: d.localAddr}}, ""))
 		}
-		d.terminated(o, string(callcore.EndCancelled))
+		d.terminated(o, callcore.EndCancelled)
 	case d.reIn != nil && m.TransactionID == d.reIn.tx:
 		// The far end withdrew its re-INVITE; sipgo answered it with 487.
 		d.reIn = nil

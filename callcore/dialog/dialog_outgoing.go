@@ -17,7 +17,7 @@ func (h *Dialogs) initiateCall(o *out, e *events.InitiateCall) {
 	ref := events.SessionRef{SessionID: e.SessionID}
 	fail := func(code int, msg string) {
 		o.send(&events.DialogError{SessionRef: ref, Error: msg, ErrorCode: code})
-		o.send(&events.CallTerminated{SessionRef: ref, Reason: string(callcore.EndFailed)})
+		o.send(&events.CallTerminated{SessionRef: ref, Reason: callcore.EndFailed})
 	}
 	if h.bySessionID(e.SessionID) != nil {
 		o.send(&events.DialogError{SessionRef: ref, Error: "InitiateCall: the session already has a dialog"})
@@ -186,18 +186,18 @@ func (d *dialog) onInviteResponse(o *out, r *events.SipResponseReceived) {
 		if inv.cancelPending {
 			// Our CANCEL crossed the answer: the call is up, so end it
 			// with a BYE (§9.1).
-			d.sendBye(o, string(callcore.EndCancelled))
+			d.sendBye(o, callcore.EndCancelled)
 			return
 		}
 		o.send(&events.CallEstablished{SessionRef: d.ref(), SDPAnswer: r.Body})
 	default:
 		inv.final = true
 		if inv.cancelPending {
-			d.terminated(o, string(callcore.EndCancelled))
+			d.terminated(o, callcore.EndCancelled)
 			return
 		}
 		d.dialogError(o, code, "INVITE: %d %s", code, r.ReasonPhrase)
-		d.terminated(o, string(callcore.EndReasonForStatus(code)))
+		d.terminated(o, callcore.EndReasonForStatus(code))
 	}
 }
 

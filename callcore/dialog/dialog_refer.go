@@ -137,7 +137,7 @@ func (d *dialog) onNotify(o *out, m *events.SipMessageReceived) {
 	case frag.code >= 200:
 		d.referOut = nil
 		if d.phase == phaseConfirmed {
-			d.sendBye(o, string(callcore.EndTransferred))
+			d.sendBye(o, callcore.EndTransferred)
 		}
 	case strings.EqualFold(strings.TrimSpace(state), "terminated"):
 		d.referOut = nil

@@ -230,7 +230,7 @@ func describe(ev events.Event) string {
 	case *events.CallStateChanged:
 		return "state " + e.NewState
 	case *events.CallTerminated:
-		return "terminated " + e.Reason
+		return "terminated " + string(e.Reason)
 	}
 	return ev.Type()
 }

@@ -166,7 +166,7 @@ func TestOutgoingCancel(t *testing.T) {
 func TestOutgoingInviteTransportError(t *testing.T) {
 	h := newHarness(t, nil)
 	c := h.dial()
-	h.publish(&events.TransportError{Error: "timer B", TransactionID: c.invite.TransactionID})
+	h.publish(&events.TransportError{Error: "timer B", ErrorCode: events.TransportErrTimeout, TransactionID: c.invite.TransactionID})
 	evs := h.expect("DialogError", "terminated failed")
 	if evs[0].(*events.DialogError).ErrorCode != 408 {
 		t.Fatalf("DialogError = %+v", evs[0])

@@ -11,20 +11,13 @@ import (
 // This file relays registrations between the session and the transport,
 // which does the REGISTER, digest and refresh work.
 
-// Registration statuses (RegistrationStatusUpdate, RegistrationUpdated)
-// the dialog acts on.
-const (
-	regUnregistered = "unregistered"
-	regFailed       = "failed"
-)
-
 // registerAccount hands a registration to the transport, with a Contact
 // carrying the AOR's user.
 func (h *Dialogs) registerAccount(o *out, e *events.RegisterAccount) {
 	aor, err := targetAddress(e.AOR)
 	if err != nil {
 		o.send(&events.RegistrationUpdated{RegistrationID: e.RegistrationID, AOR: e.AOR,
-			Status: regFailed, Error: "bad AOR: " + err.Error()})
+			Status: events.RegStatusFailed, Error: "bad AOR: " + err.Error()})
 		return
 	}
 	var u sip.Uri
@@ -67,7 +60,7 @@ func (h *Dialogs) unregisterAccount(o *out, e *events.UnregisterAccount) {
 		return
 	}
 	if !ok {
-		o.send(&events.RegistrationUpdated{RegistrationID: e.RegistrationID, Status: regFailed,
+		o.send(&events.RegistrationUpdated{RegistrationID: e.RegistrationID, Status: events.RegStatusFailed,
 			Error: "unknown registration"})
 		return
 	}
@@ -87,7 +80,7 @@ func (h *Dialogs) onRegistrationStatus(o *out, e *events.RegistrationStatusUpdat
 			}
 		}
 	}
-	if e.Status == regUnregistered && id != "" {
+	if e.Status == events.RegStatusUnregistered && id != "" {
 		delete(h.regs, id)
 	}
 	h.mu.Unlock()

@@ -74,10 +74,10 @@ type dialog struct {
 	ok         *pendingOK
 	// byeAfterAck holds the reason of a TerminateSession that came while
 	// our 2xx awaited its ACK: BYE may only follow the ACK (§15).
-	byeAfterAck string
+	byeAfterAck callcore.EndReason
 
-	invite    *clientInvite // UAC: our initial INVITE
-	byeReason string        // the reason reported when our BYE completes
+	invite    *clientInvite      // UAC: our initial INVITE
+	byeReason callcore.EndReason // the reason reported when our BYE completes
 
 	lastLocalSDP string
 	// lastAck is the ACK of our newest 2xx-answered INVITE, re-sent for
@@ -232,7 +232,7 @@ func (o *out) respond(m *events.SipMessageReceived, code int, extra ...events.He
 }
 
 // terminated publishes CallTerminated and forgets the dialog.
-func (d *dialog) terminated(o *out, reason string) {
+func (d *dialog) terminated(o *out, reason callcore.EndReason) {
 	o.send(&events.CallTerminated{SessionRef: d.ref(), Reason: reason})
 	d.h.remove(d)
 }

@@ -1,5 +1,7 @@
 package events
 
+import "github.com/callbus/callbus/callcore"
+
 // ChannelDialogToSession carries what the dialog layer learns about a call
 // (new INVITEs, state changes, DTMF over INFO, errors) to the session layer.
 const ChannelDialogToSession = "dialog_to_session"
@@ -55,11 +57,14 @@ type CallEstablished struct {
 func (*CallEstablished) Type() string { return "CallEstablished" }
 
 // CallTerminated reports that the dialog ended: BYE either way, CANCEL, a
-// final error response or a timeout, as said by Reason.
+// final error response or a timeout, as said by Reason, one of the public
+// end reasons (callcore.EndReason): the reason of our TerminateSession for
+// a call we ended, remote_hangup for a BYE from the far end, cancelled, the
+// callcore.EndReasonForStatus of a final error status, or failed.
 type CallTerminated struct {
 	onDialogToSession
 	SessionRef
-	Reason string `json:"reason"`
+	Reason callcore.EndReason `json:"reason"`
 }
 
 // Type returns "CallTerminated".
@@ -76,6 +81,10 @@ type DtmfReceived struct {
 func (*DtmfReceived) Type() string { return "DtmfReceived" }
 
 // DialogError reports a dialog failure that the session layer must act on.
+// ErrorCode is a SIP status, the vocabulary of RFC 3261 §21: the final
+// status of a refused request, 408 for a transaction that timed out, 481
+// for a session with no dialog, 400 for a bad target; 0 when none applies.
+// callcore.EndReasonForStatus is the one table from it to an end reason.
 type DialogError struct {
 	onDialogToSession
 	SessionRef
@@ -110,15 +119,17 @@ type TransferRequested struct {
 func (*TransferRequested) Type() string { return "TransferRequested" }
 
 // RegistrationUpdated reports the state of a registration asked for with
-// RegisterAccount: "registered" (with the Expires the registrar granted),
-// "unregistered", or "failed" with Error.
+// RegisterAccount: RegStatusRegistered (with the Expires the registrar
+// granted), RegStatusUnregistered, or RegStatusFailed with Error. Dialog
+// relays the transport's RegistrationStatusUpdate, or fails a registration
+// it cannot hand on (a bad AOR, an unknown id).
 type RegistrationUpdated struct {
 	onDialogToSession
-	RegistrationID string `json:"registration_id"`
-	AOR            string `json:"aor"`
-	Status         string `json:"status"`
-	Expires        int    `json:"expires,omitempty"`
-	Error          string `json:"error,omitempty"`
+	RegistrationID string             `json:"registration_id"`
+	AOR            string             `json:"aor"`
+	Status         RegistrationStatus `json:"status"`
+	Expires        int                `json:"expires,omitempty"`
+	Error          string             `json:"error,omitempty"`
 }
 
 // Type returns "RegistrationUpdated".

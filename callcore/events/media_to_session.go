@@ -29,11 +29,12 @@ type MediaStreamStarted struct {
 // Type returns "MediaStreamStarted".
 func (*MediaStreamStarted) Type() string { return "MediaStreamStarted" }
 
-// MediaStreamStopped reports that the stream of a session is torn down.
+// MediaStreamStopped reports that the stream of a session is torn down;
+// Reason is the one rtp gave in RtpStreamStopped.
 type MediaStreamStopped struct {
 	onMediaToSession
 	SessionRef
-	Reason string `json:"reason"`
+	Reason StreamStopReason `json:"reason"`
 }
 
 // Type returns "MediaStreamStopped".
@@ -95,13 +96,64 @@ type AudioPlaybackFinished struct {
 // Type returns "AudioPlaybackFinished".
 func (*AudioPlaybackFinished) Type() string { return "AudioPlaybackFinished" }
 
+// MediaErrorCode classifies a MediaError. Media emits every one of them;
+// the session layer acts on MediaErrIncompatibleSDP, MediaErrNoPort,
+// MediaErrPlaybackFailed and MediaErrRecordingFailed, and logs the others.
+type MediaErrorCode string
+
+// The codes of MediaError.
+const (
+	// MediaErrIncompatibleSDP: an SDP is unparsable, has no usable audio
+	// stream, or shares no codec with media_config or the local SDP.
+	MediaErrIncompatibleSDP MediaErrorCode = "incompatible_sdp"
+	// MediaErrNoPort: rtp could not bind a port pair (RtpError{no_port}).
+	MediaErrNoPort MediaErrorCode = "no_port"
+	// MediaErrNoSession: an event names a session media has no stream for,
+	// or a bridge names one not started.
+	MediaErrNoSession MediaErrorCode = "no_session"
+	// MediaErrInvalidState: the event does not fit the stream's phase (a
+	// second StartMediaStream, an update or DTMF before the stream started).
+	MediaErrInvalidState MediaErrorCode = "invalid_state"
+	// MediaErrInvalidConfig: media_config has a bad direction, ptime_ms or
+	// builtin.
+	MediaErrInvalidConfig MediaErrorCode = "invalid_config"
+	// MediaErrInvalidRequest: a bad DTMF digit, too many digits queued, a
+	// session bridged with itself.
+	MediaErrInvalidRequest MediaErrorCode = "invalid_request"
+	// MediaErrNotSupported: StartMediaStream carried a local_sdp.
+	MediaErrNotSupported MediaErrorCode = "not_supported"
+	// MediaErrPlaybackFailed: the oldest pending PlayAudio cannot play (no
+	// stream, a file or URL that cannot be read or decoded); it stands for
+	// that playback's AudioPlaybackFinished.
+	MediaErrPlaybackFailed MediaErrorCode = "playback_failed"
+	// MediaErrRecordingFailed: a recording could not start, be written or
+	// be closed; it is the recording's only outcome.
+	MediaErrRecordingFailed MediaErrorCode = "recording_failed"
+	// MediaErrDTMFNotNegotiated: SendDtmf, but the far end did not offer
+	// telephone-event (RFC 4733).
+	MediaErrDTMFNotNegotiated MediaErrorCode = "dtmf_not_negotiated"
+	// MediaErrRTP: rtp reported a failure of a stream (any RtpError but
+	// no_port while the stream starts).
+	MediaErrRTP MediaErrorCode = "rtp_error"
+	// MediaErrInternal: a failure of media itself.
+	MediaErrInternal MediaErrorCode = "internal"
+)
+
+// MediaErrorCodes lists every MediaErrorCode.
+func MediaErrorCodes() []MediaErrorCode {
+	return []MediaErrorCode{MediaErrIncompatibleSDP, MediaErrNoPort, MediaErrNoSession,
+		MediaErrInvalidState, MediaErrInvalidConfig, MediaErrInvalidRequest, MediaErrNotSupported,
+		MediaErrPlaybackFailed, MediaErrRecordingFailed, MediaErrDTMFNotNegotiated, MediaErrRTP,
+		MediaErrInternal}
+}
+
 // MediaError reports a media failure of a session (no common codec, a file
-// that cannot be played, a port exhausted).
+// that cannot be played, a port exhausted), classified by ErrorCode.
 type MediaError struct {
 	onMediaToSession
 	SessionRef
-	Error     string `json:"error"`
-	ErrorCode string `json:"error_code,omitempty"`
+	Error     string         `json:"error"`
+	ErrorCode MediaErrorCode `json:"error_code,omitempty"`
 }
 
 // Type returns "MediaError".

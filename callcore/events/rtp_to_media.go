@@ -24,11 +24,37 @@ type RtpStreamStarted struct {
 // Type returns "RtpStreamStarted".
 func (*RtpStreamStarted) Type() string { return "RtpStreamStarted" }
 
+// StreamStopReason says why the stream of a session stopped. rtp sets it
+// in RtpStreamStopped and media passes it on unchanged in
+// MediaStreamStopped, so the two events share this vocabulary.
+type StreamStopReason string
+
+// The reasons of RtpStreamStopped and MediaStreamStopped.
+const (
+	// StopReasonStopped: StopRtpStream (sent by media for StopMediaStream)
+	// closed the stream. rtp emits it.
+	StopReasonStopped StreamStopReason = "stopped"
+	// StopReasonNoStream: StopRtpStream named a session that has no stream;
+	// rtp answers every stop, so stopping is idempotent. rtp emits it.
+	StopReasonNoStream StreamStopReason = "no_stream"
+	// StopReasonRTPTimeout: the stream stopped because no RTP arrived for
+	// too long; the session layer ends the call with end reason timeout.
+	// No layer emits it yet (callbus has no RTP inactivity timer): it is
+	// the value such a timer must use, so that the session never has to
+	// guess a timeout from the text of a reason.
+	StopReasonRTPTimeout StreamStopReason = "rtp_timeout"
+)
+
+// StreamStopReasons lists every StreamStopReason.
+func StreamStopReasons() []StreamStopReason {
+	return []StreamStopReason{StopReasonStopped, StopReasonNoStream, StopReasonRTPTimeout}
+}
+
 // RtpStreamStopped reports that the stream of a session is closed.
 type RtpStreamStopped struct {
 	onRTPToMedia
 	SessionRef
-	Reason string `json:"reason"`
+	Reason StreamStopReason `json:"reason"`
 }
 
 // Type returns "RtpStreamStopped".
@@ -77,11 +103,44 @@ type RtpStatisticsUpdate struct {
 // Type returns "RtpStatisticsUpdate".
 func (*RtpStatisticsUpdate) Type() string { return "RtpStatisticsUpdate" }
 
-// RtpError reports an RTP failure of a session (a socket error, a bad packet).
+// RtpErrorCode classifies an RtpError. rtp emits every one of them; only
+// RtpErrNoPort and RtpErrNoStream mean that nothing was done, the others
+// report a stream that keeps running.
+type RtpErrorCode string
+
+// The codes of RtpError.
+const (
+	// RtpErrNoPort: StartRtpStream found no port pair: the pool is
+	// exhausted, or the pair asked for is busy or outside the range. Media
+	// fails the start with MediaError{no_port}.
+	RtpErrNoPort RtpErrorCode = "no_port"
+	// RtpErrNoStream: UpdateRtpStream or SendRtpPacket named a session
+	// that has no stream.
+	RtpErrNoStream RtpErrorCode = "no_stream"
+	// RtpErrBadRequest: a field of a media_to_rtp event is out of range
+	// (for SendRtpPacket, reported once per stream).
+	RtpErrBadRequest RtpErrorCode = "bad_request"
+	// RtpErrNoDestination: a packet had no usable destination (no latched
+	// source and no valid signalled address); reported once per stream.
+	RtpErrNoDestination RtpErrorCode = "no_destination"
+	// RtpErrSocket: a read failed and the stream's reader stopped, or a
+	// write failed; reported once per stream.
+	RtpErrSocket RtpErrorCode = "socket"
+)
+
+// RtpErrorCodes lists every RtpErrorCode.
+func RtpErrorCodes() []RtpErrorCode {
+	return []RtpErrorCode{RtpErrNoPort, RtpErrNoStream, RtpErrBadRequest, RtpErrNoDestination, RtpErrSocket}
+}
+
+// RtpError reports an RTP failure of a session (a socket error, a bad
+// packet): ErrorCode classifies it, and Error, written for a person,
+// starts with the same code and a colon (as it did before error_code).
 type RtpError struct {
 	onRTPToMedia
 	SessionRef
-	Error string `json:"error"`
+	Error     string       `json:"error"`
+	ErrorCode RtpErrorCode `json:"error_code,omitempty"`
 }
 
 // Type returns "RtpError".

@@ -113,13 +113,34 @@ type CallDtmfReceived struct {
 // Type returns "DtmfReceived".
 func (*CallDtmfReceived) Type() string { return "DtmfReceived" }
 
-// PlaybackFinished reports that the playback of File ended, with Reason
-// e.g. "finished" or "stopped".
+// PlaybackReason says how a playback ended (PlaybackFinished.Reason). The
+// session layer emits every one of them.
+type PlaybackReason string
+
+// The reasons of PlaybackFinished.
+const (
+	// PlaybackReasonFinished: media reported the playback over without
+	// being asked to stop it: played to its end (every loop), or cut by
+	// the end of the media stream.
+	PlaybackReasonFinished PlaybackReason = "finished"
+	// PlaybackReasonStopped: StopAudio or a newer PlayAudio cut it short.
+	PlaybackReasonStopped PlaybackReason = "stopped"
+	// PlaybackReasonFailed: media could not play it (MediaError
+	// playback_failed).
+	PlaybackReasonFailed PlaybackReason = "failed"
+)
+
+// PlaybackReasons lists every PlaybackReason.
+func PlaybackReasons() []PlaybackReason {
+	return []PlaybackReason{PlaybackReasonFinished, PlaybackReasonStopped, PlaybackReasonFailed}
+}
+
+// PlaybackFinished reports that the playback of File ended, as Reason says.
 type PlaybackFinished struct {
 	onSessionToApp
 	SessionRef
-	File   string `json:"file,omitempty"`
-	Reason string `json:"reason,omitempty"`
+	File   string         `json:"file,omitempty"`
+	Reason PlaybackReason `json:"reason,omitempty"`
 }
 
 // Type returns "PlaybackFinished".

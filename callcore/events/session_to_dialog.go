@@ -1,5 +1,7 @@
 package events
 
+import "github.com/callbus/callbus/callcore"
+
 // ChannelSessionToDialog carries the session layer's call commands to the
 // dialog layer.
 const ChannelSessionToDialog = "session_to_dialog"
@@ -50,11 +52,12 @@ type RejectCall struct {
 func (*RejectCall) Type() string { return "RejectCall" }
 
 // TerminateSession asks dialog to end a call: BYE when established, CANCEL
-// while an outgoing INVITE is pending.
+// while an outgoing INVITE is pending. Reason is the call's end reason;
+// dialog reports it back in CallTerminated (local_hangup when empty).
 type TerminateSession struct {
 	onSessionToDialog
 	SessionRef
-	Reason string `json:"reason"`
+	Reason callcore.EndReason `json:"reason"`
 }
 
 // Type returns "TerminateSession".

@@ -54,9 +54,10 @@ var specFields = map[string]string{
 	"dialog_to_session/TransferRequested":   "session_id refer_to [replaces]",
 	"dialog_to_session/RegistrationUpdated": "registration_id aor status [expires] [error]",
 
-	"transport_to_dialog/SipMessageReceived":       "source method headers{name value} body transaction_id [request_uri] [transport]",
-	"transport_to_dialog/SipResponseReceived":      "transaction_id status_code reason_phrase headers{name value} body",
-	"transport_to_dialog/TransportError":           "error [transaction_id]",
+	"transport_to_dialog/SipMessageReceived":  "source method headers{name value} body transaction_id [request_uri] [transport]",
+	"transport_to_dialog/SipResponseReceived": "transaction_id status_code reason_phrase headers{name value} body",
+	// ★ error_code, added with the typed vocabularies: a TransportErrorCode.
+	"transport_to_dialog/TransportError":           "error [error_code] [transaction_id]",
 	"transport_to_dialog/RegistrationStatusUpdate": "uri status [expires] [registration_id] [error]",
 
 	"dialog_to_transport/SendSipMessage":     "destination method headers{name value} body [transaction_id]",
@@ -95,7 +96,8 @@ var specFields = map[string]string{
 	"rtp_to_media/RtpStreamStopped":    "session_id reason",
 	"rtp_to_media/RtpPacketReceived":   "session_id payload timestamp sequence_number payload_type [marker]",
 	"rtp_to_media/RtpStatisticsUpdate": "session_id stats{packets_sent packets_received octets_sent octets_received packets_lost jitter_ms [rtt_ms]}",
-	"rtp_to_media/RtpError":            "session_id error",
+	// ★ error_code, added with the typed vocabularies: an RtpErrorCode (error still starts with it).
+	"rtp_to_media/RtpError": "session_id error [error_code]",
 
 	"api_to_session/MakeCall":       "session_id from to [headers{name value}] [webhook_url] [client_state] [ring_timeout_s]",
 	"api_to_session/AnswerCall":     "session_id",

@@ -16,16 +16,16 @@ import (
 func (h *Hub) bridge(ctx context.Context, ev *events.BridgeMedia) {
 	a := h.lookup(ev.SessionID)
 	if a == nil || !a.live.Load() {
-		h.fail(ctx, ev.SessionID, ErrorCodeNoSession, "BridgeMedia: no started media stream for the session")
+		h.fail(ctx, ev.SessionID, events.MediaErrNoSession, "BridgeMedia: no started media stream for the session")
 		return
 	}
 	if ev.PeerSessionID == ev.SessionID {
-		h.failFor(ctx, a, ErrorCodeInvalidRequest, "BridgeMedia: a session cannot be bridged with itself")
+		h.failFor(ctx, a, events.MediaErrInvalidRequest, "BridgeMedia: a session cannot be bridged with itself")
 		return
 	}
 	b := h.lookup(ev.PeerSessionID)
 	if b == nil || !b.live.Load() {
-		h.failFor(ctx, a, ErrorCodeNoSession, "BridgeMedia: no started media stream for the peer session %s", ev.PeerSessionID)
+		h.failFor(ctx, a, events.MediaErrNoSession, "BridgeMedia: no started media stream for the peer session %s", ev.PeerSessionID)
 		return
 	}
 	h.unlink(a)
@@ -47,7 +47,7 @@ func (h *Hub) bridge(ctx context.Context, ev *events.BridgeMedia) {
 func (h *Hub) unbridge(ctx context.Context, ev *events.UnbridgeMedia) {
 	s := h.lookup(ev.SessionID)
 	if s == nil {
-		h.fail(ctx, ev.SessionID, ErrorCodeNoSession, "UnbridgeMedia: no media stream for the session")
+		h.fail(ctx, ev.SessionID, events.MediaErrNoSession, "UnbridgeMedia: no media stream for the session")
 		return
 	}
 	h.unlink(s)

@@ -111,12 +111,14 @@ func TestBridgeRefused(t *testing.T) {
 	e.publish(t, &events.StartMediaStream{SessionRef: ref("pending")})
 	waitFor[*events.StartRtpStream](t, e.rec, "pending")
 	cases := []struct {
-		name, id, peer, code, text string
+		name, id, peer string
+		code           events.MediaErrorCode
+		text           string
 	}{
-		{"peer=unknown", "live", "ghost", ErrorCodeNoSession, "ghost"},
-		{"peer=not-started", "live", "pending", ErrorCodeNoSession, "pending"},
-		{"session=unknown", "ghost2", "live", ErrorCodeNoSession, "no started media stream"},
-		{"peer=self", "live", "live", ErrorCodeInvalidRequest, "itself"},
+		{"peer=unknown", "live", "ghost", events.MediaErrNoSession, "ghost"},
+		{"peer=not-started", "live", "pending", events.MediaErrNoSession, "pending"},
+		{"session=unknown", "ghost2", "live", events.MediaErrNoSession, "no started media stream"},
+		{"peer=self", "live", "live", events.MediaErrInvalidRequest, "itself"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

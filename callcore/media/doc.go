@@ -18,8 +18,9 @@
 // publishes StartRtpStream{local_port: 0, remote_address, remote_port,
 // payload_type, codec} and keeps the session pending until rtp answers:
 // RtpStreamStarted{local_port} → the SDP (answer or offer) on that port →
-// MediaStreamStarted{local_port, codec, local_sdp}; RtpError → MediaError
-// {no_port} (or {rtp_error} for an RtpError not about the pool).
+// MediaStreamStarted{local_port, codec, local_sdp}; RtpError{no_port} →
+// MediaError{no_port}, any other RtpError → MediaError{rtp_error} (by the
+// RtpError's error_code, never its text).
 //
 //   - An answer takes the first offered codec among PCMU and PCMA that
 //     media_config.codecs allows (empty: both), telephone-event/8000 with
@@ -48,7 +49,7 @@
 // StopMediaStream → StopRtpStream → RtpStreamStopped → (the playback in
 // progress finishes: AudioPlaybackFinished; a digit still open in the DTMF
 // receiver: DtmfDetected; the recording closes: RecordingStopped) →
-// MediaStreamStopped{reason: rtp's reason, "stopped"}. A stop while the
+// MediaStreamStopped{reason: rtp's reason, e.g. stopped}. A stop while the
 // start is pending is fine: rtp handles the session's events in order, so
 // the stream starts and stops, and only MediaStreamStopped is published. A
 // second stop before MediaStreamStopped is absorbed.
@@ -171,8 +172,8 @@
 //
 // # Errors
 //
-// MediaError{error, error_code} with these codes (the ErrorCode*
-// constants): incompatible_sdp (unparsable SDP, no usable audio, no common
+// MediaError{error, error_code} with these codes (events.MediaErrorCode,
+// whose constants document each): incompatible_sdp (unparsable SDP, no usable audio, no common
 // codec), no_port (rtp could not bind a port pair), no_session (an event
 // for a session media does not know, or a bridge with one not started),
 // invalid_state (a second StartMediaStream, an update before

@@ -22,11 +22,11 @@ const maxQueuedDigits = 256
 func (h *Hub) sendDTMF(ctx context.Context, ev *events.MediaSendDtmf) {
 	s := h.lookup(ev.SessionID)
 	if s == nil {
-		h.fail(ctx, ev.SessionID, ErrorCodeNoSession, "SendDtmf: no media stream for the session")
+		h.fail(ctx, ev.SessionID, events.MediaErrNoSession, "SendDtmf: no media stream for the session")
 		return
 	}
 	if err := audio.ValidDigits(ev.Tones); err != nil {
-		h.failFor(ctx, s, ErrorCodeInvalidRequest, "SendDtmf %q: %v", ev.Tones, err)
+		h.failFor(ctx, s, events.MediaErrInvalidRequest, "SendDtmf %q: %v", ev.Tones, err)
 		return
 	}
 	if err := h.queueDTMF(s, ev.Tones, ev.DurationMS); err != nil {
@@ -51,7 +51,7 @@ func (h *Hub) queueDTMF(s *session, digits string, durationMS int) error {
 	for i := 0; i < len(digits); i++ {
 		snd, err := audio.NewDTMFSender(digits[i], durationMS, dtmfPtimeMS)
 		if err != nil {
-			return errorf(ErrorCodeInvalidRequest, "SendDtmf %q: %v", digits, err)
+			return errorf(events.MediaErrInvalidRequest, "SendDtmf %q: %v", digits, err)
 		}
 		senders = append(senders, snd)
 	}
@@ -59,11 +59,11 @@ func (h *Hub) queueDTMF(s *session, digits string, durationMS int) error {
 	defer s.mu.Unlock()
 	switch {
 	case s.phase != phaseStarted:
-		return errorf(ErrorCodeInvalidState, "SendDtmf: the media stream is %s", s.phase)
+		return errorf(events.MediaErrInvalidState, "SendDtmf: the media stream is %s", s.phase)
 	case s.dtmfPT < 0:
-		return errorf(ErrorCodeDTMFNotNegotiated, "SendDtmf: the far end did not offer telephone-event (RFC 4733); use SIP INFO")
+		return errorf(events.MediaErrDTMFNotNegotiated, "SendDtmf: the far end did not offer telephone-event (RFC 4733); use SIP INFO")
 	case len(s.dtmfOut)+len(senders) > maxQueuedDigits:
-		return errorf(ErrorCodeInvalidRequest, "SendDtmf: %d digits already wait to be sent (at most %d)",
+		return errorf(events.MediaErrInvalidRequest, "SendDtmf: %d digits already wait to be sent (at most %d)",
 			len(s.dtmfOut), maxQueuedDigits)
 	}
 	s.dtmfOut = append(s.dtmfOut, senders...)

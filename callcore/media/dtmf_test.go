@@ -92,13 +92,15 @@ func TestDTMFSendRefused(t *testing.T) {
 	e.start(t, "dtmf", offerPCMU, events.MediaConfig{})
 	e.start(t, "nodtmf", offerPCMUNoDTMF, events.MediaConfig{})
 	cases := []struct {
-		name, id, tones, code, text string
+		name, id, tones string
+		code            events.MediaErrorCode
+		text            string
 	}{
-		{"digits=bad", "dtmf", "12x4", ErrorCodeInvalidRequest, "'x'"},
-		{"digits=lower-case", "dtmf", "a", ErrorCodeInvalidRequest, "'a'"},
-		{"digits=none", "dtmf", "", ErrorCodeInvalidRequest, "no digits"},
-		{"negotiated=no", "nodtmf", "1", ErrorCodeDTMFNotNegotiated, "telephone-event"},
-		{"session=unknown", "ghost", "1", ErrorCodeNoSession, "no media stream"},
+		{"digits=bad", "dtmf", "12x4", events.MediaErrInvalidRequest, "'x'"},
+		{"digits=lower-case", "dtmf", "a", events.MediaErrInvalidRequest, "'a'"},
+		{"digits=none", "dtmf", "", events.MediaErrInvalidRequest, "no digits"},
+		{"negotiated=no", "nodtmf", "1", events.MediaErrDTMFNotNegotiated, "telephone-event"},
+		{"session=unknown", "ghost", "1", events.MediaErrNoSession, "no media stream"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

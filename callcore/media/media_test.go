@@ -57,7 +57,7 @@ func TestAnswer(t *testing.T) {
 		direction   string
 		remote      string // address:port recorded by rtp
 		mlines      int
-		wantErr     string
+		wantErr     events.MediaErrorCode
 		wantErrText string
 	}{
 		{name: "codec=PCMU/dtmf=yes", offer: phoneOffer("m=audio 49170 RTP/AVP 0 8 101", g711DTMF...),
@@ -305,7 +305,7 @@ func TestUpdateAfterOffer(t *testing.T) {
 
 	e.publish(t, &events.UpdateMediaStream{SessionRef: ref("out"), LocalSDP: started.LocalSDP,
 		RemoteSDP: phoneOffer("m=audio 30000 RTP/AVP 9")})
-	if f := waitFor[*events.MediaError](t, e.rec, "out"); f.ErrorCode != ErrorCodeIncompatibleSDP {
+	if f := waitFor[*events.MediaError](t, e.rec, "out"); f.ErrorCode != events.MediaErrIncompatibleSDP {
 		t.Fatalf("MediaError %+v, want incompatible_sdp", f)
 	}
 }
@@ -390,7 +390,7 @@ func TestStopReleasesPort(t *testing.T) {
 		t.Fatal("media still knows the session")
 	}
 	e.publish(t, &events.StopMediaStream{SessionRef: ref("s")})
-	if f := waitFor[*events.MediaError](t, e.rec, "s"); f.ErrorCode != ErrorCodeNoSession {
+	if f := waitFor[*events.MediaError](t, e.rec, "s"); f.ErrorCode != events.MediaErrNoSession {
 		t.Fatalf("second stop: %+v, want no_session", f)
 	}
 }
@@ -425,7 +425,7 @@ func TestPortExhaustion(t *testing.T) {
 
 	e.publish(t, &events.StartMediaStream{SessionRef: ref("two"), RemoteSDP: phoneOffer("m=audio 4000 RTP/AVP 0")})
 	started, failed := waitOutcome(t, e.rec, "two")
-	if started != nil || failed.ErrorCode != ErrorCodeNoPort || !strings.Contains(failed.Error, "no free RTP port") {
+	if started != nil || failed.ErrorCode != events.MediaErrNoPort || !strings.Contains(failed.Error, "no free RTP port") {
 		t.Fatalf("started %v, MediaError %+v: want no_port", started, failed)
 	}
 	if _, ok := e.media.Stream("two"); ok {
@@ -448,17 +448,17 @@ func TestRefusals(t *testing.T) {
 	cases := []struct {
 		name string
 		ev   events.Event
-		code string
+		code events.MediaErrorCode
 	}{
-		{"event=StopMediaStream/session=unknown", &events.StopMediaStream{SessionRef: ref("ghost1")}, ErrorCodeNoSession},
-		{"event=UpdateMediaStream/session=unknown", update("ghost2"), ErrorCodeNoSession},
-		{"event=HoldMedia/session=unknown", &events.HoldMedia{SessionRef: ref("ghost3")}, ErrorCodeNoSession},
-		{"event=ResumeMedia/session=unknown", &events.ResumeMedia{SessionRef: ref("ghost4")}, ErrorCodeNoSession},
-		{"event=StartMediaStream/session=live", &events.StartMediaStream{SessionRef: ref("live")}, ErrorCodeInvalidState},
+		{"event=StopMediaStream/session=unknown", &events.StopMediaStream{SessionRef: ref("ghost1")}, events.MediaErrNoSession},
+		{"event=UpdateMediaStream/session=unknown", update("ghost2"), events.MediaErrNoSession},
+		{"event=HoldMedia/session=unknown", &events.HoldMedia{SessionRef: ref("ghost3")}, events.MediaErrNoSession},
+		{"event=ResumeMedia/session=unknown", &events.ResumeMedia{SessionRef: ref("ghost4")}, events.MediaErrNoSession},
+		{"event=StartMediaStream/session=live", &events.StartMediaStream{SessionRef: ref("live")}, events.MediaErrInvalidState},
 		{"event=StartMediaStream/local_sdp=set", &events.StartMediaStream{SessionRef: ref("local"),
-			LocalSDP: phoneOffer("m=audio 4000 RTP/AVP 0")}, ErrorCodeNotSupported},
+			LocalSDP: phoneOffer("m=audio 4000 RTP/AVP 0")}, events.MediaErrNotSupported},
 		{"event=StartMediaStream/ptime=7", &events.StartMediaStream{SessionRef: ref("ptime"),
-			MediaConfig: events.MediaConfig{PtimeMS: 7}}, ErrorCodeInvalidConfig},
+			MediaConfig: events.MediaConfig{PtimeMS: 7}}, events.MediaErrInvalidConfig},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -31,7 +31,7 @@ const maxFetchBytes = audio.MaxWAVBytes + 1<<20
 func (h *Hub) playAudio(ctx context.Context, cause events.ID, ev *events.PlayAudio) {
 	s := h.lookup(ev.SessionID)
 	if s == nil {
-		h.fail(ctx, ev.SessionID, ErrorCodePlaybackFailed, "PlayAudio %q: no media stream for the session", ev.FilePath)
+		h.fail(ctx, ev.SessionID, events.MediaErrPlaybackFailed, "PlayAudio %q: no media stream for the session", ev.FilePath)
 		return
 	}
 	var samples []int16
@@ -60,9 +60,9 @@ func (h *Hub) playAudio(ctx context.Context, cause events.ID, ev *events.PlayAud
 	}
 	switch {
 	case err != nil:
-		h.publish(ctx, h.mediaErrorEvent(s.id, ErrorCodePlaybackFailed, "PlayAudio %q: %v", name, err))
+		h.publish(ctx, h.mediaErrorEvent(s.id, events.MediaErrPlaybackFailed, "PlayAudio %q: %v", name, err))
 	case ph != phaseStarted:
-		h.publish(ctx, h.mediaErrorEvent(s.id, ErrorCodePlaybackFailed, "PlayAudio %q: the media stream is %s",
+		h.publish(ctx, h.mediaErrorEvent(s.id, events.MediaErrPlaybackFailed, "PlayAudio %q: the media stream is %s",
 			ev.FilePath, ph))
 	default:
 		h.log.Debug("playback started", "session_id", s.id, "file", name, "samples", len(samples),

@@ -174,7 +174,7 @@ func TestPlaybackRefused(t *testing.T) {
 			if filepath.IsAbs(name) {
 				name = filepath.Base(name) // only the name is shown, never the server's path
 			}
-			if f.ErrorCode != ErrorCodePlaybackFailed || !strings.Contains(f.Error, c.reason) ||
+			if f.ErrorCode != events.MediaErrPlaybackFailed || !strings.Contains(f.Error, c.reason) ||
 				!strings.Contains(f.Error, name) || strings.Contains(f.Error, dir) && !filepath.IsAbs(c.file) {
 				t.Fatalf("MediaError{%q, %q}: want playback_failed naming %q: %s", f.ErrorCode, f.Error, name, c.reason)
 			}
@@ -194,7 +194,7 @@ func TestPlaybackRefused(t *testing.T) {
 		e := newEnv(t, 0)
 		e.start(t, "nodir", offerPCMU, events.MediaConfig{})
 		e.publish(t, &events.PlayAudio{SessionRef: ref("nodir"), FilePath: "ok.wav"})
-		if f := waitFor[*events.MediaError](t, e.rec, "nodir"); f.ErrorCode != ErrorCodePlaybackFailed ||
+		if f := waitFor[*events.MediaError](t, e.rec, "nodir"); f.ErrorCode != events.MediaErrPlaybackFailed ||
 			!strings.Contains(f.Error, "no media dir configured") {
 			t.Fatalf("MediaError %+v", f)
 		}
@@ -206,7 +206,7 @@ func TestPlaybackRefused(t *testing.T) {
 		e := newEnvCfg(t, 0, Config{MediaDir: later})
 		e.start(t, "later", offerPCMU, events.MediaConfig{})
 		e.publish(t, &events.PlayAudio{SessionRef: ref("later"), FilePath: "ok.wav"})
-		if f := waitFor[*events.MediaError](t, e.rec, "later"); f.ErrorCode != ErrorCodePlaybackFailed ||
+		if f := waitFor[*events.MediaError](t, e.rec, "later"); f.ErrorCode != events.MediaErrPlaybackFailed ||
 			!strings.Contains(f.Error, "cannot be opened") {
 			t.Fatalf("MediaError %+v", f)
 		}
@@ -216,7 +216,7 @@ func TestPlaybackRefused(t *testing.T) {
 	})
 	t.Run("session=unknown", func(t *testing.T) {
 		e.publish(t, &events.PlayAudio{SessionRef: ref("ghost"), FilePath: "ok.wav"})
-		if f := waitFor[*events.MediaError](t, e.rec, "ghost"); f.ErrorCode != ErrorCodePlaybackFailed {
+		if f := waitFor[*events.MediaError](t, e.rec, "ghost"); f.ErrorCode != events.MediaErrPlaybackFailed {
 			t.Fatalf("MediaError %+v", f)
 		}
 	})
@@ -253,7 +253,7 @@ func TestPlaybackURL(t *testing.T) {
 
 	e.publish(t, &events.PlayAudio{SessionRef: ref("url"), FilePath: srv.URL + "/missing.wav?token=secret"})
 	f := waitFor[*events.MediaError](t, e.rec, "url")
-	if f.ErrorCode != ErrorCodePlaybackFailed || !strings.Contains(f.Error, "404") ||
+	if f.ErrorCode != events.MediaErrPlaybackFailed || !strings.Contains(f.Error, "404") ||
 		!strings.Contains(f.Error, "/missing.wav") || strings.Contains(f.Error, "secret") {
 		t.Fatalf("MediaError{%q, %q}: want playback_failed, HTTP 404, the URL without its query", f.ErrorCode, f.Error)
 	}

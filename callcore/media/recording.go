@@ -52,11 +52,11 @@ type recorder struct {
 func (h *Hub) startRecording(ctx context.Context, ev *events.StartRecording) {
 	s := h.lookup(ev.SessionID)
 	if s == nil {
-		h.fail(ctx, ev.SessionID, ErrorCodeRecordingFailed, "StartRecording: no media stream for the session")
+		h.fail(ctx, ev.SessionID, events.MediaErrRecordingFailed, "StartRecording: no media stream for the session")
 		return
 	}
 	fail := func(format string, args ...any) {
-		h.failFor(ctx, s, ErrorCodeRecordingFailed, "StartRecording %s: "+format, append([]any{ev.FilePath}, args...)...)
+		h.failFor(ctx, s, events.MediaErrRecordingFailed, "StartRecording %s: "+format, append([]any{ev.FilePath}, args...)...)
 	}
 	switch {
 	case ev.Format != "wav":
@@ -99,7 +99,7 @@ func (h *Hub) startRecording(ctx context.Context, ev *events.StartRecording) {
 	if !ok {
 		_ = w.Close()
 		_ = os.Remove(ev.FilePath)
-		h.publish(ctx, h.mediaErrorEvent(s.id, ErrorCodeRecordingFailed, "StartRecording %s: the media stream stopped", ev.FilePath))
+		h.publish(ctx, h.mediaErrorEvent(s.id, events.MediaErrRecordingFailed, "StartRecording %s: the media stream stopped", ev.FilePath))
 		return
 	}
 	h.wg.Add(1)
@@ -114,12 +114,12 @@ func (h *Hub) startRecording(ctx context.Context, ev *events.StartRecording) {
 func (h *Hub) stopRecording(ctx context.Context, ev *events.StopRecording) {
 	s := h.lookup(ev.SessionID)
 	if s == nil {
-		h.fail(ctx, ev.SessionID, ErrorCodeRecordingFailed, "StopRecording: no media stream for the session")
+		h.fail(ctx, ev.SessionID, events.MediaErrRecordingFailed, "StopRecording: no media stream for the session")
 		return
 	}
 	r := s.detachRecording()
 	if r == nil {
-		h.failFor(ctx, s, ErrorCodeRecordingFailed, "StopRecording: the session is not recording")
+		h.failFor(ctx, s, events.MediaErrRecordingFailed, "StopRecording: the session is not recording")
 		return
 	}
 	close(r.ch)
@@ -140,7 +140,7 @@ func (s *session) detachRecording() *recorder {
 // recordingOutcome is what a closed recording reports.
 func (h *Hub) recordingOutcome(s *session, r *recorder) events.Event {
 	if r.err != nil {
-		return h.mediaErrorEvent(s.id, ErrorCodeRecordingFailed, "recording %s: %v", r.path, r.err)
+		return h.mediaErrorEvent(s.id, events.MediaErrRecordingFailed, "recording %s: %v", r.path, r.err)
 	}
 	return &events.RecordingStopped{SessionRef: events.SessionRef{SessionID: s.id}, FilePath: r.path,
 		DurationMS: r.w.Duration().Milliseconds()}
@@ -218,7 +218,7 @@ func (h *Hub) recordingFailed(s *session, r *recorder) {
 		return
 	}
 	h.log.Warn("recording failed", "session_id", s.id, "file_path", r.path, "error", r.err)
-	h.publish(h.ctx, h.mediaErrorEvent(s.id, ErrorCodeRecordingFailed, "recording %s: %v", r.path, r.err))
+	h.publish(h.ctx, h.mediaErrorEvent(s.id, events.MediaErrRecordingFailed, "recording %s: %v", r.path, r.err))
 }
 
 var _ wavSink = (*audio.WAVWriter)(nil)

@@ -84,7 +84,7 @@ func TestRecording(t *testing.T) {
 		t.Fatalf("after StopRecording: %+v", mi)
 	}
 	e.publish(t, &events.StopRecording{SessionRef: ref(id)})
-	if f := waitFor[*events.MediaError](t, e.rec, id); f.ErrorCode != ErrorCodeRecordingFailed || !strings.Contains(f.Error, "not recording") {
+	if f := waitFor[*events.MediaError](t, e.rec, id); f.ErrorCode != events.MediaErrRecordingFailed || !strings.Contains(f.Error, "not recording") {
 		t.Fatalf("second StopRecording: %+v", f)
 	}
 }
@@ -193,7 +193,7 @@ func TestRecordingFailures(t *testing.T) {
 			e.start(t, id, offerPCMU, events.MediaConfig{})
 			e.publish(t, &events.StartRecording{SessionRef: ref(id), FilePath: c.path, Format: c.format})
 			f := waitFor[*events.MediaError](t, e.rec, id)
-			if f.ErrorCode != ErrorCodeRecordingFailed || !strings.Contains(f.Error, c.text) {
+			if f.ErrorCode != events.MediaErrRecordingFailed || !strings.Contains(f.Error, c.text) {
 				t.Fatalf("MediaError{%q, %q}, want recording_failed with %q", f.ErrorCode, f.Error, c.text)
 			}
 			if n := len(all[*events.RecordingStarted](e.rec, id)); n != 0 {
@@ -203,7 +203,7 @@ func TestRecordingFailures(t *testing.T) {
 	}
 	t.Run("session=unknown", func(t *testing.T) {
 		e.publish(t, &events.StartRecording{SessionRef: ref("ghost"), FilePath: filepath.Join(tmp, "g.wav"), Format: "wav"})
-		if f := waitFor[*events.MediaError](t, e.rec, "ghost"); f.ErrorCode != ErrorCodeRecordingFailed {
+		if f := waitFor[*events.MediaError](t, e.rec, "ghost"); f.ErrorCode != events.MediaErrRecordingFailed {
 			t.Fatalf("MediaError %+v", f)
 		}
 	})
@@ -218,7 +218,7 @@ func TestRecordingFailures(t *testing.T) {
 		e.publish(t, &events.StartRecording{SessionRef: ref(id), FilePath: filepath.Join(tmp, "w.wav"), Format: "wav"})
 		waitFor[*events.RecordingStarted](t, e.rec, id)
 		f := waitFor[*events.MediaError](t, e.rec, id)
-		if f.ErrorCode != ErrorCodeRecordingFailed || !strings.Contains(f.Error, "disk on fire") {
+		if f.ErrorCode != events.MediaErrRecordingFailed || !strings.Contains(f.Error, "disk on fire") {
 			t.Fatalf("MediaError %+v", f)
 		}
 		checkFor(t, 5*time.Second, func() error {

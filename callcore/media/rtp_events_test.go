@@ -18,7 +18,7 @@ func TestStopWhilePending(t *testing.T) {
 	e.publish(t, &events.StartMediaStream{SessionRef: ref("p")})
 	waitFor[*events.StartRtpStream](t, e.rec, "p")
 	e.publish(t, &events.UpdateMediaStream{SessionRef: ref("p"), RemoteSDP: phoneOffer("m=audio 4000 RTP/AVP 0")})
-	if f := waitFor[*events.MediaError](t, e.rec, "p"); f.ErrorCode != ErrorCodeInvalidState {
+	if f := waitFor[*events.MediaError](t, e.rec, "p"); f.ErrorCode != events.MediaErrInvalidState {
 		t.Fatalf("update before MediaStreamStarted: %+v, want invalid_state", f)
 	}
 	if mi, _ := e.media.Stream("p"); mi.State != "starting" {
@@ -55,12 +55,15 @@ func TestRtpErrors(t *testing.T) {
 	cases := []struct {
 		name    string
 		started bool
+		rtpCode events.RtpErrorCode
 		err     string
-		code    string
+		code    events.MediaErrorCode
 	}{
-		{"phase=starting/error=no_port", false, "no_port: no free RTP port pair", ErrorCodeNoPort},
-		{"phase=starting/error=other", false, "bad_request: remote_port 70000 out of range", ErrorCodeRTP},
-		{"phase=started/error=socket", true, "socket: read RTP socket on port 20000: boom", ErrorCodeRTP},
+		{"phase=starting/error=no_port", false, events.RtpErrNoPort, "no_port: no free RTP port pair", events.MediaErrNoPort},
+		{"phase=starting/error=other", false, events.RtpErrBadRequest, "bad_request: remote_port 70000 out of range", events.MediaErrRTP},
+		{"phase=started/error=socket", true, events.RtpErrSocket, "socket: read RTP socket on port 20000: boom", events.MediaErrRTP},
+		// The code decides, not the text.
+		{"phase=starting/error=socket/text=no_port", false, events.RtpErrSocket, "no_port: a misleading text", events.MediaErrRTP},
 	}
 	for i, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -71,7 +74,7 @@ func TestRtpErrors(t *testing.T) {
 				e.publish(t, &events.RtpStreamStarted{SessionRef: ref(id), LocalPort: 20000})
 				waitFor[*events.MediaStreamStarted](t, e.rec, id)
 			}
-			e.publish(t, &events.RtpError{SessionRef: ref(id), Error: c.err})
+			e.publish(t, &events.RtpError{SessionRef: ref(id), Error: c.err, ErrorCode: c.rtpCode})
 			f := waitFor[*events.MediaError](t, e.rec, id)
 			if f.ErrorCode != c.code || f.Error != c.err {
 				t.Fatalf("MediaError %+v, want %s with rtp's text", f, c.code)

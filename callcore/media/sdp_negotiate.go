@@ -25,13 +25,13 @@ const dtmfEvents = "0-16"
 // mediaError is a failure media reports as MediaError: a code of the
 // contract (ErrorCode*) and a message for a person.
 type mediaError struct {
-	code string
+	code events.MediaErrorCode
 	msg  string
 }
 
-func (e *mediaError) Error() string { return e.code + ": " + e.msg }
+func (e *mediaError) Error() string { return string(e.code) + ": " + e.msg }
 
-func errorf(code, format string, args ...any) *mediaError {
+func errorf(code events.MediaErrorCode, format string, args ...any) *mediaError {
 	return &mediaError{code: code, msg: fmt.Sprintf(format, args...)}
 }
 

@@ -5,7 +5,6 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"slices"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -194,18 +193,18 @@ func (h *Hub) startStream(ctx context.Context, ev *events.StartMediaStream) {
 		s.mu.Lock()
 		ph := s.phase
 		s.mu.Unlock()
-		h.failFor(ctx, s, ErrorCodeInvalidState, "StartMediaStream: the session already has a media stream (%s)", ph)
+		h.failFor(ctx, s, events.MediaErrInvalidState, "StartMediaStream: the session already has a media stream (%s)", ph)
 		return
 	}
 	if ev.LocalSDP != "" {
-		h.fail(ctx, id, ErrorCodeNotSupported,
+		h.fail(ctx, id, events.MediaErrNotSupported,
 			"StartMediaStream: local_sdp is not supported; media builds the local SDP from media_config")
 		return
 	}
 	switch ev.MediaConfig.Builtin {
 	case "", events.BuiltinEcho, events.BuiltinTone:
 	default:
-		h.fail(ctx, id, ErrorCodeInvalidConfig, "StartMediaStream: media_config builtin %q is not echo or tone",
+		h.fail(ctx, id, events.MediaErrInvalidConfig, "StartMediaStream: media_config builtin %q is not echo or tone",
 			ev.MediaConfig.Builtin)
 		return
 	}
@@ -307,16 +306,24 @@ func (h *Hub) rtpError(ctx context.Context, ev *events.RtpError) {
 	switch ph {
 	case phaseStarting:
 		h.sessions.Delete(s.id)
-		code := ErrorCodeRTP
-		if strings.HasPrefix(ev.Error, "no_port:") {
-			code = ErrorCodeNoPort
-		}
-		h.fail(ctx, s.id, code, "%s", ev.Error)
+		h.fail(ctx, s.id, startFailure(ev.ErrorCode), "%s", ev.Error)
 	case phaseStarted:
-		h.failFor(ctx, s, ErrorCodeRTP, "%s", ev.Error)
+		h.failFor(ctx, s, events.MediaErrRTP, "%s", ev.Error)
 	default:
 		// MediaStreamStopped is on its way; the error changes nothing.
 		h.log.Warn("RTP error while stopping", "session_id", s.id, "error", ev.Error)
+	}
+}
+
+// startFailure is the one table from the RtpError that fails a pending
+// start to the MediaError that reports it: the session layer tells a full
+// port pool (503) from other failures (488).
+func startFailure(code events.RtpErrorCode) events.MediaErrorCode {
+	switch code {
+	case events.RtpErrNoPort:
+		return events.MediaErrNoPort
+	default:
+		return events.MediaErrRTP
 	}
 }
 
@@ -376,7 +383,7 @@ func (h *Hub) rtpStopped(ctx context.Context, ev *events.RtpStreamStopped) {
 func (h *Hub) stopStream(ctx context.Context, ev *events.StopMediaStream) {
 	s := h.lookup(ev.SessionID)
 	if s == nil {
-		h.fail(ctx, ev.SessionID, ErrorCodeNoSession, "StopMediaStream: no media stream for the session")
+		h.fail(ctx, ev.SessionID, events.MediaErrNoSession, "StopMediaStream: no media stream for the session")
 		return
 	}
 	s.mu.Lock()
@@ -399,14 +406,14 @@ func (h *Hub) stopStream(ctx context.Context, ev *events.StopMediaStream) {
 func (h *Hub) updateStream(ctx context.Context, ev *events.UpdateMediaStream) {
 	s := h.lookup(ev.SessionID)
 	if s == nil {
-		h.fail(ctx, ev.SessionID, ErrorCodeNoSession, "UpdateMediaStream: no media stream for the session")
+		h.fail(ctx, ev.SessionID, events.MediaErrNoSession, "UpdateMediaStream: no media stream for the session")
 		return
 	}
 	s.mu.Lock()
 	ph, local := s.phase, s.localSDP
 	s.mu.Unlock()
 	if ph != phaseStarted {
-		h.failFor(ctx, s, ErrorCodeInvalidState, "UpdateMediaStream: the media stream is %s", ph)
+		h.failFor(ctx, s, events.MediaErrInvalidState, "UpdateMediaStream: the media stream is %s", ph)
 		return
 	}
 	if ev.LocalSDP != "" {
@@ -448,7 +455,7 @@ func (h *Hub) hold(ctx context.Context, ref events.SessionRef, held bool) {
 		if held {
 			typ = "HoldMedia"
 		}
-		h.fail(ctx, ref.SessionID, ErrorCodeNoSession, "%s: no media stream for the session", typ)
+		h.fail(ctx, ref.SessionID, events.MediaErrNoSession, "%s: no media stream for the session", typ)
 		return
 	}
 	s.mu.Lock()

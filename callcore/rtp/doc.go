@@ -24,9 +24,9 @@
 //     a final one when the stream stops, published before RtpStreamStopped.
 //   - StopRtpStream sends an RTCP BYE (best effort), closes the sockets,
 //     releases the ports and answers the final RtpStatisticsUpdate and
-//     RtpStreamStopped{reason: "stopped"}; for a session without a stream
-//     it answers RtpStreamStopped{reason: "no_stream"}, so stopping is
-//     idempotent and always answered.
+//     RtpStreamStopped{reason: stopped}; for a session without a stream
+//     it answers RtpStreamStopped{reason: no_stream}, so stopping is
+//     idempotent and always answered (events.StreamStopReason).
 //
 // # Where packets go: symmetric RTP
 //
@@ -40,7 +40,7 @@
 // latch. A packet with no usable destination (no latch, and port 0 or an
 // empty, unparsable or unspecified address; host names are not resolved)
 // is dropped and counted (StreamInfo.SendDropped), and reported once per
-// stream as RtpError "no_destination: …".
+// stream as RtpError{no_destination}.
 //
 // # What is accepted
 //
@@ -99,12 +99,13 @@
 //   - RtpStreamStarted.local_port is the one truth about the port; media
 //     advertises it in its SDP.
 //
-// Failures are RtpError{error}; the catalogue gives RtpError no code field,
-// so the error text starts with a stable code and a colon: "no_port: …"
-// (pool exhausted, or the asked-for pair is busy or outside the range),
-// "no_stream: …" (no stream for the session), "bad_request: …" (a field out
-// of range; for SendRtpPacket, once per stream), "no_destination: …" (once
-// per stream, see above), "socket: …" (a read failed and the stream's
-// reader stopped, or a write failed: once per stream). Only no_port and
-// no_stream end anything; the others report a stream that keeps running.
+// Failures are RtpError{error, error_code}, error_code an
+// events.RtpErrorCode, and the error text starts with the same code and a
+// colon ("no_port: …") for readers of the text: no_port (pool exhausted, or
+// the asked-for pair is busy or outside the range), no_stream (no stream
+// for the session), bad_request (a field out of range; for SendRtpPacket,
+// once per stream), no_destination (once per stream, see above), socket (a
+// read failed and the stream's reader stopped, or a write failed: once per
+// stream). Only no_port and no_stream end anything; the others report a
+// stream that keeps running.
 package rtp

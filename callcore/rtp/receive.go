@@ -3,7 +3,6 @@ package rtp
 import (
 	"bytes"
 	"errors"
-	"fmt"
 	"net"
 	"net/netip"
 	"time"
@@ -320,6 +319,5 @@ func (h *Hub) readFailed(st *stream, what string, err error) {
 	}
 	h.log.Warn("rtp read failed; the reader stops", "session_id", st.session,
 		"socket", what, "port", st.pair.port, "error", err)
-	h.publish(st.ctx, &events.RtpError{SessionRef: events.SessionRef{SessionID: st.session},
-		Error: fmt.Sprintf("%s: read %s socket on port %d: %v", codeSocket, what, st.pair.port, err)})
+	h.fail(st.ctx, st.session, events.RtpErrSocket, "read %s socket on port %d: %v", what, st.pair.port, err)
 }

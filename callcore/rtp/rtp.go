@@ -15,23 +15,6 @@ import (
 	"github.com/callbus/callbus/callcore/events"
 )
 
-// The codes that start the text of an RtpError (see the package doc).
-const (
-	codeNoPort        = "no_port"
-	codeNoStream      = "no_stream"
-	codeBadRequest    = "bad_request"
-	codeSocket        = "socket"
-	codeNoDestination = "no_destination"
-)
-
-// The reasons of RtpStreamStopped.
-const (
-	// ReasonStopped: the stream was stopped by StopRtpStream.
-	ReasonStopped = "stopped"
-	// ReasonNoStream: StopRtpStream named a session without a stream.
-	ReasonNoStream = "no_stream"
-)
-
 // Default port range, as CALLBUS_RTP_PORTS defaults (DESIGN.md §8).
 const (
 	DefaultPortLo = 10000
@@ -287,20 +270,20 @@ func (h *Hub) handle(ctx context.Context, _ events.Envelope, ev events.Event) er
 func (h *Hub) start(ctx context.Context, ev *events.StartRtpStream) {
 	id := ev.SessionID
 	if err := checkPort("remote_port", ev.RemotePort); err != nil {
-		h.fail(ctx, id, codeBadRequest, "StartRtpStream: %v", err)
+		h.fail(ctx, id, events.RtpErrBadRequest, "StartRtpStream: %v", err)
 		return
 	}
 	if ev.LocalPort < 0 || ev.LocalPort > 65535 {
-		h.fail(ctx, id, codeBadRequest, "StartRtpStream: local_port %d out of range", ev.LocalPort)
+		h.fail(ctx, id, events.RtpErrBadRequest, "StartRtpStream: local_port %d out of range", ev.LocalPort)
 		return
 	}
 	if ev.PayloadType > 127 {
-		h.fail(ctx, id, codeBadRequest, "StartRtpStream: payload_type %d out of range 0-127", ev.PayloadType)
+		h.fail(ctx, id, events.RtpErrBadRequest, "StartRtpStream: payload_type %d out of range 0-127", ev.PayloadType)
 		return
 	}
 	if st := h.lookup(id); st != nil {
 		if ev.LocalPort != 0 && ev.LocalPort != st.pair.port {
-			h.fail(ctx, id, codeBadRequest, "StartRtpStream: the session's stream is on port %d, not %d",
+			h.fail(ctx, id, events.RtpErrBadRequest, "StartRtpStream: the session's stream is on port %d, not %d",
 				st.pair.port, ev.LocalPort)
 			return
 		}
@@ -320,7 +303,7 @@ func (h *Hub) start(ctx context.Context, ev *events.StartRtpStream) {
 	}
 	if err != nil {
 		h.log.Warn("rtp stream refused", "session_id", id, "error", err)
-		h.fail(ctx, id, codeNoPort, "StartRtpStream: %v", err)
+		h.fail(ctx, id, events.RtpErrNoPort, "StartRtpStream: %v", err)
 		return
 	}
 	st := newStream(id, pr, h.cfg.RelatchAfter)
@@ -334,7 +317,7 @@ func (h *Hub) start(ctx context.Context, ev *events.StartRtpStream) {
 		h.mu.Unlock()
 		pr.close()
 		h.pool.release(pr.port)
-		h.fail(ctx, id, codeNoPort, "StartRtpStream: the RTP layer is shutting down")
+		h.fail(ctx, id, events.RtpErrNoPort, "StartRtpStream: the RTP layer is shutting down")
 		return
 	}
 	// Readers start under mu so that Close, which takes the streams under
@@ -351,12 +334,12 @@ func (h *Hub) start(ctx context.Context, ev *events.StartRtpStream) {
 // latched sources: the far end moved, and its first packet shows where.
 func (h *Hub) update(ctx context.Context, ev *events.UpdateRtpStream) {
 	if err := checkPort("remote_port", ev.RemotePort); err != nil {
-		h.fail(ctx, ev.SessionID, codeBadRequest, "UpdateRtpStream: %v", err)
+		h.fail(ctx, ev.SessionID, events.RtpErrBadRequest, "UpdateRtpStream: %v", err)
 		return
 	}
 	st := h.lookup(ev.SessionID)
 	if st == nil {
-		h.fail(ctx, ev.SessionID, codeNoStream, "UpdateRtpStream: the session has no RTP stream")
+		h.fail(ctx, ev.SessionID, events.RtpErrNoStream, "UpdateRtpStream: the session has no RTP stream")
 		return
 	}
 	st.setRemote(ev.RemoteAddress, ev.RemotePort)
@@ -371,20 +354,20 @@ func (h *Hub) stop(ctx context.Context, ev *events.StopRtpStream) {
 	st := h.streams[ev.SessionID]
 	delete(h.streams, ev.SessionID)
 	h.mu.Unlock()
-	reason := ReasonNoStream
+	reason := events.StopReasonNoStream
 	if st != nil {
-		info := h.closeStream(st, ReasonStopped)
+		info := h.closeStream(st, events.StopReasonStopped)
 		// Media turns the final update into the call's last quality
 		// report, so it must come before RtpStreamStopped.
 		h.publish(ctx, &events.RtpStatisticsUpdate{SessionRef: ev.SessionRef, Stats: info.stats()})
-		reason = ReasonStopped
+		reason = events.StopReasonStopped
 	}
 	h.publish(ctx, &events.RtpStreamStopped{SessionRef: ev.SessionRef, Reason: reason})
 }
 
 // closeStream says goodbye on st's RTCP socket, closes st, releases its
 // ports, logs its counters and returns its final snapshot.
-func (h *Hub) closeStream(st *stream, reason string) StreamInfo {
+func (h *Hub) closeStream(st *stream, reason events.StreamStopReason) StreamInfo {
 	st.reportMu.Lock()
 	st.stopped = true
 	h.sendReport(st, time.Now(), true)
@@ -401,10 +384,10 @@ func (h *Hub) closeStream(st *stream, reason string) StreamInfo {
 	return info
 }
 
-// fail publishes an RtpError whose text starts with code.
-func (h *Hub) fail(ctx context.Context, session, code, format string, args ...any) {
+// fail publishes an RtpError of code, whose text starts with the code too.
+func (h *Hub) fail(ctx context.Context, session string, code events.RtpErrorCode, format string, args ...any) {
 	h.publish(ctx, &events.RtpError{SessionRef: events.SessionRef{SessionID: session},
-		Error: code + ": " + fmt.Sprintf(format, args...)})
+		Error: string(code) + ": " + fmt.Sprintf(format, args...), ErrorCode: code})
 }
 
 // publish publishes ev, logging a failure: a handler has no one to return

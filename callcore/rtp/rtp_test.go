@@ -94,8 +94,8 @@ func TestStreamBindsCountsAndStops(t *testing.T) {
 
 	publish(t, b, &events.StopRtpStream{SessionRef: ref("s1")})
 	stopped := waitFor[*events.RtpStreamStopped](t, rec, "s1")
-	if stopped.Reason != ReasonStopped {
-		t.Fatalf("reason %q, want %q", stopped.Reason, ReasonStopped)
+	if stopped.Reason != events.StopReasonStopped {
+		t.Fatalf("reason %q, want %q", stopped.Reason, events.StopReasonStopped)
 	}
 	for _, p := range []int{port, port + 1} {
 		if err := canBind(p); err != nil {
@@ -123,10 +123,7 @@ func TestPortExhaustion(t *testing.T) {
 		seen[p] = true
 	}
 	publish(t, b, start("c", 0))
-	e := waitFor[*events.RtpError](t, rec, "c")
-	if !strings.HasPrefix(e.Error, "no_port: ") {
-		t.Fatalf("RtpError %q: want the no_port code", e.Error)
-	}
+	wantRtpError(t, waitFor[*events.RtpError](t, rec, "c"), events.RtpErrNoPort)
 	if len(all[*events.RtpStreamStarted](rec, "c")) != 0 || h.PortsInUse() != 2 {
 		t.Fatalf("exhausted pool started a stream (ports in use %d)", h.PortsInUse())
 	}
@@ -179,9 +176,7 @@ func TestPortHeldElsewhereIsSkipped(t *testing.T) {
 		t.Fatalf("local_port %d, want %d (the first pair is held elsewhere)", p, ports[0]+2)
 	}
 	publish(t, b, start("b", 0))
-	if e := waitFor[*events.RtpError](t, rec, "b"); !strings.HasPrefix(e.Error, "no_port: ") {
-		t.Fatalf("RtpError %q, want no_port", e.Error)
-	}
+	wantRtpError(t, waitFor[*events.RtpError](t, rec, "b"), events.RtpErrNoPort)
 	if err := canBind(ports[0]); err != nil {
 		t.Fatalf("the half-bound pair's RTP port was left open: %v", err)
 	}
@@ -201,22 +196,20 @@ func TestRequestedPort(t *testing.T) {
 		name, session string
 		port          int
 		wantPort      int
-		wantErr       string
+		wantErr       events.RtpErrorCode
 	}{
 		{"port=in-range", "a", want, want, ""},
-		{"port=busy", "b", want, 0, "no_port: "},
-		{"port=odd", "c", ports[0] + 1, 0, "no_port: "},
-		{"port=below-range", "d", ports[0] - 2, 0, "no_port: "},
-		{"port=above-range", "e", ports[1] + 1, 0, "no_port: "},
-		{"port=negative", "f", -2, 0, "bad_request: "},
+		{"port=busy", "b", want, 0, events.RtpErrNoPort},
+		{"port=odd", "c", ports[0] + 1, 0, events.RtpErrNoPort},
+		{"port=below-range", "d", ports[0] - 2, 0, events.RtpErrNoPort},
+		{"port=above-range", "e", ports[1] + 1, 0, events.RtpErrNoPort},
+		{"port=negative", "f", -2, 0, events.RtpErrBadRequest},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			publish(t, b, start(c.session, c.port))
 			if c.wantErr != "" {
-				if e := waitFor[*events.RtpError](t, rec, c.session); !strings.HasPrefix(e.Error, c.wantErr) {
-					t.Fatalf("RtpError %q, want prefix %q", e.Error, c.wantErr)
-				}
+				wantRtpError(t, waitFor[*events.RtpError](t, rec, c.session), c.wantErr)
 				return
 			}
 			if p := waitFor[*events.RtpStreamStarted](t, rec, c.session).LocalPort; p != c.wantPort {
@@ -255,9 +248,7 @@ func TestReconfigure(t *testing.T) {
 	}
 
 	publish(t, b, start("s", port+2))
-	if e := waitFor[*events.RtpError](t, rec, "s"); !strings.HasPrefix(e.Error, "bad_request: ") {
-		t.Fatalf("RtpError %q, want bad_request", e.Error)
-	}
+	wantRtpError(t, waitFor[*events.RtpError](t, rec, "s"), events.RtpErrBadRequest)
 }
 
 func TestUpdate(t *testing.T) {
@@ -277,13 +268,9 @@ func TestUpdate(t *testing.T) {
 	})
 
 	publish(t, b, &events.UpdateRtpStream{SessionRef: ref("s"), RemoteAddress: "198.51.100.9", RemotePort: 70000})
-	if e := waitFor[*events.RtpError](t, rec, "s"); !strings.HasPrefix(e.Error, "bad_request: ") {
-		t.Fatalf("RtpError %q, want bad_request", e.Error)
-	}
+	wantRtpError(t, waitFor[*events.RtpError](t, rec, "s"), events.RtpErrBadRequest)
 	publish(t, b, &events.UpdateRtpStream{SessionRef: ref("nobody"), RemoteAddress: "198.51.100.9", RemotePort: 7078})
-	if e := waitFor[*events.RtpError](t, rec, "nobody"); !strings.HasPrefix(e.Error, "no_stream: ") {
-		t.Fatalf("RtpError %q, want no_stream", e.Error)
-	}
+	wantRtpError(t, waitFor[*events.RtpError](t, rec, "nobody"), events.RtpErrNoStream)
 }
 
 func TestStopUnknownIsAnswered(t *testing.T) {
@@ -292,8 +279,8 @@ func TestStopUnknownIsAnswered(t *testing.T) {
 	rec := record(t, b, events.ChannelRTPToMedia)
 
 	publish(t, b, &events.StopRtpStream{SessionRef: ref("nobody")})
-	if r := waitFor[*events.RtpStreamStopped](t, rec, "nobody").Reason; r != ReasonNoStream {
-		t.Fatalf("reason %q, want %q", r, ReasonNoStream)
+	if r := waitFor[*events.RtpStreamStopped](t, rec, "nobody").Reason; r != events.StopReasonNoStream {
+		t.Fatalf("reason %q, want %q", r, events.StopReasonNoStream)
 	}
 }
 
@@ -401,5 +388,14 @@ func TestOpenRefusesForeignHost(t *testing.T) {
 	}
 	if err := h.Close(); err != nil {
 		t.Fatalf("Close after a failed Open: %v", err)
+	}
+}
+
+// wantRtpError fails unless e is classified code and its text starts with
+// the code and a colon, as the package doc promises readers of the text.
+func wantRtpError(t *testing.T, e *events.RtpError, code events.RtpErrorCode) {
+	t.Helper()
+	if e.ErrorCode != code || !strings.HasPrefix(e.Error, string(code)+": ") {
+		t.Fatalf("RtpError{%q, %q}, want code %s", e.ErrorCode, e.Error, code)
 	}
 }

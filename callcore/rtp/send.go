@@ -23,13 +23,13 @@ const (
 func (h *Hub) send(ctx context.Context, ev *events.SendRtpPacket) {
 	st := h.lookup(ev.SessionID)
 	if st == nil {
-		h.fail(ctx, ev.SessionID, codeNoStream, "SendRtpPacket: the session has no RTP stream")
+		h.fail(ctx, ev.SessionID, events.RtpErrNoStream, "SendRtpPacket: the session has no RTP stream")
 		return
 	}
 	dst := st.dest.Load()
 	if dst == nil {
 		st.sendDropped.Add(1)
-		h.failOnce(ctx, st, reportedNoDestination, codeNoDestination,
+		h.failOnce(ctx, st, reportedNoDestination, events.RtpErrNoDestination,
 			"SendRtpPacket: no usable remote address and no latched source; packets are dropped")
 		return
 	}
@@ -40,7 +40,7 @@ func (h *Hub) send(ctx context.Context, ev *events.SendRtpPacket) {
 	}
 	if pt > 127 {
 		st.sendDropped.Add(1)
-		h.failOnce(ctx, st, reportedBadRequest, codeBadRequest,
+		h.failOnce(ctx, st, reportedBadRequest, events.RtpErrBadRequest,
 			"SendRtpPacket: payload_type %d out of range 0-127; packets are dropped", pt)
 		return
 	}
@@ -49,14 +49,14 @@ func (h *Hub) send(ctx context.Context, ev *events.SendRtpPacket) {
 	n, err := hdr.MarshalTo(st.sendBuf[:])
 	if err != nil || len(ev.Payload) > len(st.sendBuf)-n {
 		st.sendDropped.Add(1)
-		h.failOnce(ctx, st, reportedBadRequest, codeBadRequest,
+		h.failOnce(ctx, st, reportedBadRequest, events.RtpErrBadRequest,
 			"SendRtpPacket: payload of %d octets exceeds %d; packets are dropped", len(ev.Payload), len(st.sendBuf)-n)
 		return
 	}
 	n += copy(st.sendBuf[n:], ev.Payload)
 	if _, err := st.pair.rtp.WriteToUDPAddrPort(st.sendBuf[:n], *dst); err != nil {
 		st.sendDropped.Add(1)
-		h.failOnce(ctx, st, reportedSocket, codeSocket, "SendRtpPacket: write to %v: %v", *dst, err)
+		h.failOnce(ctx, st, reportedSocket, events.RtpErrSocket, "SendRtpPacket: write to %v: %v", *dst, err)
 		return
 	}
 	st.packetsSent.Add(1)
@@ -71,7 +71,7 @@ func (h *Hub) send(ctx context.Context, ev *events.SendRtpPacket) {
 
 // failOnce publishes an RtpError unless the stream already reported the
 // kind bit.
-func (h *Hub) failOnce(ctx context.Context, st *stream, bit uint32, code, format string, args ...any) {
+func (h *Hub) failOnce(ctx context.Context, st *stream, bit uint32, code events.RtpErrorCode, format string, args ...any) {
 	if st.reported.Or(bit)&bit != 0 {
 		return
 	}

@@ -98,9 +98,7 @@ func TestSendWithoutDestination(t *testing.T) {
 				}
 				return nil
 			})
-			if e := waitFor[*events.RtpError](t, rec, s); !strings.HasPrefix(e.Error, "no_destination: ") {
-				t.Fatalf("RtpError %q, want no_destination", e.Error)
-			}
+			wantRtpError(t, waitFor[*events.RtpError](t, rec, s), events.RtpErrNoDestination)
 
 			// The far end speaks first: the stream answers it there.
 			far := udp(t, 0)
@@ -143,9 +141,10 @@ func TestSendRefusals(t *testing.T) {
 	publish(t, b, &events.StopRtpStream{SessionRef: ref("s")})
 	waitFor[*events.RtpStreamStopped](t, rec, "s")
 	errs := all[*events.RtpError](rec, "s")
-	if len(errs) != 1 || !strings.HasPrefix(errs[0].Error, "bad_request: ") {
+	if len(errs) != 1 {
 		t.Fatalf("RtpErrors %+v: want one bad_request", errs)
 	}
+	wantRtpError(t, errs[0], events.RtpErrBadRequest)
 
 	publish(t, b, &events.SendRtpPacket{SessionRef: ref("nobody"), Payload: []byte{1}})
 	if e := waitFor[*events.RtpError](t, rec, "nobody"); !strings.HasPrefix(e.Error, "no_stream: ") {

@@ -238,10 +238,10 @@ func TestIncomingCancelled(t *testing.T) {
 // trouble, 503 when no port is left; the call fails.
 func TestIncomingMediaError(t *testing.T) {
 	for _, tc := range []struct {
-		code   string
+		code   events.MediaErrorCode
 		status int
-	}{{"incompatible_sdp", 488}, {"no_port", 503}, {"other", 488}} {
-		t.Run("code="+tc.code, func(t *testing.T) {
+	}{{events.MediaErrIncompatibleSDP, 488}, {events.MediaErrNoPort, 503}, {events.MediaErrRTP, 488}} {
+		t.Run("code="+string(tc.code), func(t *testing.T) {
 			h := newHarness(t, Config{Inbound: PolicyAnswer})
 			id := h.incoming("sip:bob@callbus.test")
 			h.expect(id, "app:CallCreated", "media:StartMediaStream")

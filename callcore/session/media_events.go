@@ -5,15 +5,6 @@ import (
 	"github.com/callbus/callbus/callcore/events"
 )
 
-// Error codes of MediaError that the session acts on (docs/signalling.md,
-// media). Other codes are logged.
-const (
-	MediaErrIncompatibleSDP = "incompatible_sdp" // no common codec, unparsable SDP
-	MediaErrNoPort          = "no_port"          // the RTP port pool is exhausted
-	MediaErrPlaybackFailed  = "playback_failed"  // the oldest pending PlayAudio failed
-	MediaErrRecordingFailed = "recording_failed" // the recording in progress failed
-)
-
 // onMediaQualityUpdate keeps the latest quality estimate on the call.
 func (s *Sessions) onMediaQualityUpdate(st *step, e *events.MediaQualityUpdate) {
 	q := e.QualityMetrics
@@ -38,13 +29,13 @@ func (s *Sessions) onMediaError(st *step, e *events.MediaError) {
 		}
 		s.log.Info("media did not start", "session_id", c.id, "error", e.Error, "error_code", e.ErrorCode)
 		s.failCall(st, e)
-	case e.ErrorCode == MediaErrPlaybackFailed:
-		s.finishPlay(st, PlaybackFailed)
-	case e.ErrorCode == MediaErrRecordingFailed:
+	case e.ErrorCode == events.MediaErrPlaybackFailed:
+		s.finishPlay(st, events.PlaybackReasonFailed)
+	case e.ErrorCode == events.MediaErrRecordingFailed:
 		s.log.Warn("recording failed", "session_id", c.id, "error", e.Error)
 		c.rec = nil
 		st.disarm(&c.recTimer)
-	case c.live() && (e.ErrorCode == MediaErrIncompatibleSDP || e.ErrorCode == MediaErrNoPort):
+	case c.live() && unusableMedia(e.ErrorCode):
 		s.log.Info("media cannot carry the call", "session_id", c.id, "error", e.Error, "error_code", e.ErrorCode)
 		s.failCall(st, e)
 	default:
@@ -52,12 +43,32 @@ func (s *Sessions) onMediaError(st *step, e *events.MediaError) {
 	}
 }
 
+// mediaFailureStatus is the one table from a MediaError code to the SIP
+// status that refuses the call for it (an inbound INVITE not yet answered
+// is rejected with it): 503 when the port pool is exhausted, else 488.
+func mediaFailureStatus(code events.MediaErrorCode) int {
+	switch code {
+	case events.MediaErrNoPort:
+		return 503
+	default: // MediaErrIncompatibleSDP, and any failure to start
+		return 488
+	}
+}
+
+// unusableMedia reports whether a MediaError about a started stream means
+// it can no longer carry the call (e.g. a re-negotiation without a common
+// codec), which hangs the call up.
+func unusableMedia(code events.MediaErrorCode) bool {
+	switch code {
+	case events.MediaErrIncompatibleSDP, events.MediaErrNoPort:
+		return true
+	}
+	return false
+}
+
 // failCall ends a live call for a media failure, end reason failed.
 func (s *Sessions) failCall(st *step, e *events.MediaError) {
-	status := 488
-	if e.ErrorCode == MediaErrNoPort {
-		status = 503
-	}
+	status := mediaFailureStatus(e.ErrorCode)
 	st.c.endMessage = e.Error
 	s.hangUpDialog(st, callcore.EndFailed, status)
 	s.teardown(st, callcore.EndFailed)

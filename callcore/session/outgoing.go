@@ -105,15 +105,15 @@ func (s *Sessions) outgoingTimedOut(st *step) {
 		return
 	}
 	s.log.Info("outgoing call not answered in time", "session_id", c.id, "ring_timeout", c.ringTimeout)
-	st.emit(&events.TerminateSession{SessionRef: ref(c.id), Reason: string(callcore.EndNoAnswer)})
+	st.emit(&events.TerminateSession{SessionRef: ref(c.id), Reason: callcore.EndNoAnswer})
 	s.teardown(st, callcore.EndNoAnswer)
 }
 
 // onCallStateChanged reports ringing (once) and logs the REFER progress.
 func (s *Sessions) onCallStateChanged(st *step, e *events.CallStateChanged) {
 	c := st.c
-	switch e.NewState {
-	case "ringing":
+	switch callcore.CallState(e.NewState) {
+	case callcore.StateRinging:
 		if !c.live() || !c.answeredAt.IsZero() {
 			return
 		}
@@ -127,7 +127,7 @@ func (s *Sessions) onCallStateChanged(st *step, e *events.CallStateChanged) {
 				st.emit(&events.TransferProgress{SessionRef: ref(c.transferOf), StatusCode: 180, Reason: callcore.ReasonPhrase(180)})
 			}
 		}
-	case "transferring":
+	case callcore.StateTransferring:
 		s.log.Debug("transfer progress", "session_id", c.id, "sipfrag", e.Reason)
 	default:
 		s.log.Debug("dialog state change ignored", "session_id", c.id, "new_state", e.NewState, "reason", e.Reason)
@@ -146,7 +146,7 @@ func (s *Sessions) onCallEstablished(st *step, e *events.CallEstablished) {
 	case c.answeredAt.IsZero() && c.dir == callcore.Outbound && c.inviteSent:
 		if strings.TrimSpace(e.SDPAnswer) == "" {
 			c.endMessage = "the 2xx carried no SDP answer"
-			st.emit(&events.TerminateSession{SessionRef: ref(c.id), Reason: string(callcore.EndFailed)})
+			st.emit(&events.TerminateSession{SessionRef: ref(c.id), Reason: callcore.EndFailed})
 			s.teardown(st, callcore.EndFailed)
 			return
 		}

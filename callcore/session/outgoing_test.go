@@ -71,8 +71,8 @@ func TestOutgoingCall(t *testing.T) {
 func TestOutgoingRefused(t *testing.T) {
 	for _, tc := range []struct {
 		status int
-		reason string
-	}{{486, "busy"}, {600, "busy"}, {603, "rejected"}, {480, "no_answer"}, {404, "failed"}} {
+		reason callcore.EndReason
+	}{{486, callcore.EndBusy}, {600, callcore.EndBusy}, {603, callcore.EndRejected}, {480, callcore.EndNoAnswer}, {404, callcore.EndFailed}} {
 		t.Run("status="+strconv.Itoa(tc.status), func(t *testing.T) {
 			h := newHarness(t, Config{})
 			id := newID()
@@ -85,10 +85,10 @@ func TestOutgoingRefused(t *testing.T) {
 			h.expect(id, "media:StopMediaStream")
 			h.publish(&events.MediaStreamStopped{SessionRef: sref(id)})
 			ended := expectEv[*events.CallEnded](h, id, "app:CallEnded")
-			if ended.Reason != tc.reason || ended.SipStatus != tc.status || ended.Message != "refused" {
+			if ended.Reason != string(tc.reason) || ended.SipStatus != tc.status || ended.Message != "refused" {
 				t.Fatalf("CallEnded = %+v", ended)
 			}
-			if c := h.call(id); c.SipStatus != tc.status || c.EndReason != callcore.EndReason(tc.reason) {
+			if c := h.call(id); c.SipStatus != tc.status || c.EndReason != tc.reason {
 				t.Fatalf("call = %+v", c)
 			}
 		})
@@ -194,17 +194,30 @@ func TestOutgoingAnswerUnusable(t *testing.T) {
 	}
 }
 
-// Media stopping on its own (an RTP timeout) ends the call.
+// Media stopping on its own ends the call: timeout for an RTP timeout,
+// failed for any other reason.
 func TestMediaStoppedUnasked(t *testing.T) {
-	h := newHarness(t, Config{})
-	id := h.answeredInbound()
-	h.publish(&events.MediaStreamStopped{SessionRef: sref(id), Reason: "rtp_timeout"})
-	if term := expectEv[*events.TerminateSession](h, id, "dialog:TerminateSession"); term.Reason != "timeout" {
-		t.Fatalf("TerminateSession = %+v", term)
-	}
-	h.publish(&events.CallTerminated{SessionRef: sref(id), Reason: "timeout"})
-	if ended := expectEv[*events.CallEnded](h, id, "app:CallEnded"); ended.Reason != "timeout" {
-		t.Fatalf("CallEnded = %+v", ended)
+	for _, tc := range []struct {
+		reason events.StreamStopReason
+		want   callcore.EndReason
+	}{
+		{events.StopReasonRTPTimeout, callcore.EndTimeout},
+		{events.StopReasonStopped, callcore.EndFailed},
+		{events.StopReasonNoStream, callcore.EndFailed},
+	} {
+		t.Run("reason="+string(tc.reason), func(t *testing.T) {
+			h := newHarness(t, Config{})
+			id := h.answeredInbound()
+			h.publish(&events.MediaStreamStopped{SessionRef: sref(id), Reason: tc.reason})
+			if term := expectEv[*events.TerminateSession](h, id, "dialog:TerminateSession"); term.Reason != tc.want {
+				t.Fatalf("TerminateSession = %+v", term)
+			}
+			h.publish(&events.CallTerminated{SessionRef: sref(id), Reason: tc.want})
+			ended := expectEv[*events.CallEnded](h, id, "app:CallEnded")
+			if ended.Reason != string(tc.want) || ended.Message != "media stopped: "+string(tc.reason) {
+				t.Fatalf("CallEnded = %+v", ended)
+			}
+		})
 	}
 }
 

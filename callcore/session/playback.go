@@ -8,13 +8,6 @@ import (
 	"github.com/callbus/callbus/callcore/events"
 )
 
-// Reasons of PlaybackFinished.
-const (
-	PlaybackPlayed  = "finished"
-	PlaybackStopped = "stopped"
-	PlaybackFailed  = "failed"
-)
-
 // play is a PlayAudio sent to media and not yet reported finished. Media
 // finishes playbacks in the order they were asked for, so the head of
 // call.plays is the one AudioPlaybackFinished is about.
@@ -91,16 +84,16 @@ func (s *Sessions) onAudioPlaybackFinished(st *step, _ *events.AudioPlaybackFini
 
 // finishPlay pops the oldest pending playback and reports it, with reason
 // when given, else played out or stopped.
-func (s *Sessions) finishPlay(st *step, reason string) {
+func (s *Sessions) finishPlay(st *step, reason events.PlaybackReason) {
 	c := st.c
 	var p play
 	if len(c.plays) > 0 {
 		p, c.plays = c.plays[0], c.plays[1:]
 	}
 	if reason == "" {
-		reason = PlaybackPlayed
+		reason = events.PlaybackReasonFinished
 		if p.stopped {
-			reason = PlaybackStopped
+			reason = events.PlaybackReasonStopped
 		}
 	}
 	if c.state == callcore.StateTerminated {

@@ -11,7 +11,7 @@ import (
 )
 
 // Registration states reported by Registrations, besides the statuses of
-// RegistrationUpdated ("registered", "unregistered", "failed").
+// RegistrationUpdated (events.RegistrationStatus).
 const (
 	RegRegistering   = "registering"
 	RegUnregistering = "unregistering"
@@ -99,12 +99,12 @@ func (s *Sessions) onRegistrationUpdated(ctx context.Context, e *events.Registra
 		if aor == "" {
 			aor = r.AOR
 		}
-		r.Status, r.Expires, r.Error = e.Status, e.Expires, e.Error
-		if r.leaving && e.Status == "unregistered" {
+		r.Status, r.Expires, r.Error = string(e.Status), e.Expires, e.Error
+		if r.leaving && e.Status == events.RegStatusUnregistered {
 			delete(s.regs, e.RegistrationID)
 		}
 	}
 	s.mu.Unlock()
 	return s.bus.Publish(ctx, &events.RegistrationChanged{RegistrationID: e.RegistrationID, AOR: aor,
-		Status: e.Status, Expires: e.Expires, Error: e.Error})
+		Status: string(e.Status), Expires: e.Expires, Error: e.Error})
 }

@@ -37,7 +37,7 @@ func (s *Sessions) hangUpDialog(st *step, reason callcore.EndReason, rejectStatu
 	case c.dir == callcore.Outbound && !c.inviteSent:
 		c.dialogDone = true // no dialog exists yet
 	default:
-		st.emit(&events.TerminateSession{SessionRef: ref(c.id), Reason: string(reason)})
+		st.emit(&events.TerminateSession{SessionRef: ref(c.id), Reason: reason})
 	}
 }
 
@@ -150,11 +150,8 @@ func (s *Sessions) onMediaStreamStopped(st *step, e *events.MediaStreamStopped) 
 	case c.state == callcore.StateTerminating:
 		s.maybeEnd(st)
 	case c.live() && c.mediaRequested:
-		reason := callcore.EndFailed
-		if strings.Contains(e.Reason, "timeout") {
-			reason = callcore.EndTimeout
-		}
-		c.endMessage = "media stopped: " + e.Reason
+		reason := endReasonOfStop(e.Reason)
+		c.endMessage = "media stopped: " + string(e.Reason)
 		s.log.Info("media stopped unasked", "session_id", c.id, "reason", e.Reason)
 		s.hangUpDialog(st, reason, 500)
 		s.teardown(st, reason)
@@ -184,13 +181,25 @@ func (s *Sessions) onDialogError(st *step, e *events.DialogError) {
 	}
 }
 
-// endReasonOf maps a CallTerminated reason to a public end reason; an
-// unknown one is a failure.
-func endReasonOf(reason string) callcore.EndReason {
-	switch r := callcore.EndReason(reason); r {
+// endReasonOf checks the end reason of a CallTerminated; an unknown one is
+// a failure.
+func endReasonOf(r callcore.EndReason) callcore.EndReason {
+	switch r {
 	case callcore.EndLocalHangup, callcore.EndRemoteHangup, callcore.EndRejected, callcore.EndCancelled,
 		callcore.EndBusy, callcore.EndNoAnswer, callcore.EndTimeout, callcore.EndFailed, callcore.EndTransferred:
 		return r
 	}
 	return callcore.EndFailed
+}
+
+// endReasonOfStop is the one table from the reason of a MediaStreamStopped
+// nobody asked for to the end reason of the call: timeout when RTP timed
+// out, else failed.
+func endReasonOfStop(r events.StreamStopReason) callcore.EndReason {
+	switch r {
+	case events.StopReasonRTPTimeout:
+		return callcore.EndTimeout
+	default: // StopReasonStopped, StopReasonNoStream: media is gone, no one knows why
+		return callcore.EndFailed
+	}
 }

@@ -141,9 +141,9 @@ func TestTransferRequestedFails(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		status int
-		reason string
+		reason callcore.EndReason
 		want   int
-	}{{"status=486", 486, "busy", 486}, {"status=none/reason=no_answer", 0, "no_answer", 480}} {
+	}{{"status=486", 486, callcore.EndBusy, 486}, {"status=none/reason=no_answer", 0, callcore.EndNoAnswer, 480}} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newHarness(t, Config{})
 			a := h.answeredInbound()

@@ -118,8 +118,8 @@ func TestResponseToUnknownTransaction(t *testing.T) {
 			e := waitEvent(t, rec, "TransportError", func(e *events.TransportError) bool {
 				return e.TransactionID == tc.ev.TransactionID
 			})
-			if !strings.Contains(e.Error, tc.want) {
-				t.Errorf("error %q, want %q", e.Error, tc.want)
+			if !strings.Contains(e.Error, tc.want) || e.ErrorCode != events.TransportErrUnknownTransaction {
+				t.Errorf("error %q (%s), want %q (unknown_transaction)", e.Error, e.ErrorCode, tc.want)
 			}
 		})
 	}

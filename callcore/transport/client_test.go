@@ -258,22 +258,23 @@ func TestOutgoingFailures(t *testing.T) {
 		name string
 		ev   *events.SendSipMessage
 		want []string
+		code events.TransportErrorCode
 	}{
 		{"dead=udp", &events.SendSipMessage{Destination: "sip:x@" + deadAddr(t, "udp"), Method: "OPTIONS",
-			Headers: dialogHeaders("f1", "OPTIONS", "1")}, []string{"timeout"}},
+			Headers: dialogHeaders("f1", "OPTIONS", "1")}, []string{"timeout"}, events.TransportErrTimeout},
 		{"dead=tcp", &events.SendSipMessage{Destination: "sip:x@" + deadAddr(t, "tcp") + ";transport=tcp", Method: "INVITE",
-			Headers: dialogHeaders("f2", "INVITE", "1")}, []string{"refused"}},
+			Headers: dialogHeaders("f2", "INVITE", "1")}, []string{"refused"}, events.TransportErrSendFailed},
 		{"size=over-udp", &events.SendSipMessage{Destination: "sip:peer@" + ph.udp, Method: "INVITE",
 			Headers: dialogHeaders("f3", "INVITE", "1", hdr("Content-Type", "application/sdp")), Body: testSDP + big},
-			[]string{"bytes", "UDP", "TCP", "transport=tcp"}},
+			[]string{"bytes", "UDP", "TCP", "transport=tcp"}, events.TransportErrTooLarge},
 		{"transport=tls", &events.SendSipMessage{Destination: "sip:peer@" + ph.udp + ";transport=tls", Method: "OPTIONS",
-			Headers: dialogHeaders("f4", "OPTIONS", "1")}, []string{"unsupported transport"}},
+			Headers: dialogHeaders("f4", "OPTIONS", "1")}, []string{"unsupported transport"}, events.TransportErrUnsupportedTransport},
 		{"missing=call-id", &events.SendSipMessage{Destination: "sip:peer@" + ph.udp, Method: "OPTIONS",
-			Headers: dialogHeaders("", "OPTIONS", "1")[:2]}, []string{"missing"}},
+			Headers: dialogHeaders("", "OPTIONS", "1")[:2]}, []string{"missing"}, events.TransportErrBadMessage},
 		{"header=injection", &events.SendSipMessage{Destination: "sip:peer@" + ph.udp, Method: "OPTIONS",
-			Headers: dialogHeaders("f6", "OPTIONS", "1", hdr("X-Evil", "a\r\nVia: evil"))}, []string{"line break"}},
+			Headers: dialogHeaders("f6", "OPTIONS", "1", hdr("X-Evil", "a\r\nVia: evil"))}, []string{"line break"}, events.TransportErrBadMessage},
 		{"cancel=unknown", &events.SendSipMessage{Method: "CANCEL", Headers: events.Headers{hdr("Call-ID", "f7")}},
-			[]string{"unknown or terminated transaction"}},
+			[]string{"unknown or terminated transaction"}, events.TransportErrUnknownTransaction},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ev := tc.ev
@@ -281,6 +282,9 @@ func TestOutgoingFailures(t *testing.T) {
 			publish(t, b, ev)
 			e := waitEvent(t, rec, "TransportError for "+ev.TransactionID,
 				func(e *events.TransportError) bool { return e.TransactionID == ev.TransactionID })
+			if e.ErrorCode != tc.code {
+				t.Errorf("error_code %q, want %q (%s)", e.ErrorCode, tc.code, e.Error)
+			}
 			for _, w := range tc.want {
 				if !strings.Contains(e.Error, w) {
 					t.Errorf("error %q does not mention %q", e.Error, w)

@@ -111,7 +111,7 @@ func describe(evs []events.Event) string {
 		case *events.TransportError:
 			parts = append(parts, "TransportError("+e.TransactionID+": "+e.Error+")")
 		case *events.RegistrationStatusUpdate:
-			parts = append(parts, "RegistrationStatusUpdate("+e.Status+" "+e.Error+")")
+			parts = append(parts, "RegistrationStatusUpdate("+string(e.Status)+" "+e.Error+")")
 		}
 	}
 	return "[" + strings.Join(parts, ", ") + "]"

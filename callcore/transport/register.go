@@ -17,16 +17,6 @@ import (
 	"github.com/callbus/callbus/callcore/events"
 )
 
-// Registration statuses published in RegistrationStatusUpdate.
-const (
-	// StatusRegistered: the registrar accepted the binding (Expires set).
-	StatusRegistered = "registered"
-	// StatusUnregistered: the binding was removed (or never existed).
-	StatusUnregistered = "unregistered"
-	// StatusFailed: a REGISTER failed (Error says why).
-	StatusFailed = "failed"
-)
-
 // maxRegisterRetry caps the backoff between transient registration failures.
 const maxRegisterRetry = 10 * time.Minute
 
@@ -91,7 +81,7 @@ func (e *regError) Unwrap() error { return e.err }
 func (t *Transport) register(ctx context.Context, ev *events.RegisterEndpoint) {
 	reg, err := t.newRegistration(ev)
 	if err != nil {
-		t.publish(ctx, &events.RegistrationStatusUpdate{URI: ev.URI, Status: StatusFailed,
+		t.publish(ctx, &events.RegistrationStatusUpdate{URI: ev.URI, Status: events.RegStatusFailed,
 			RegistrationID: ev.RegistrationID, Error: err.Error()})
 		return
 	}
@@ -126,7 +116,7 @@ func (t *Transport) unregister(ctx context.Context, ev *events.UnregisterEndpoin
 	delete(t.regs.byURI, ev.URI)
 	t.regs.mu.Unlock()
 	if reg == nil {
-		t.publish(ctx, &events.RegistrationStatusUpdate{URI: ev.URI, Status: StatusUnregistered})
+		t.publish(ctx, &events.RegistrationStatusUpdate{URI: ev.URI, Status: events.RegStatusUnregistered})
 		return
 	}
 	close(reg.unreg)
@@ -200,11 +190,11 @@ func (t *Transport) runRegistration(reg *registration) {
 		if err == nil {
 			retry = t.cfg.RegisterRetry
 			t.log.Info("registered", "uri", reg.ev.URI, "expires", granted)
-			t.publishReg(reg, StatusRegistered, granted, nil)
+			t.publishReg(reg, events.RegStatusRegistered, granted, nil)
 			wait = max(time.Duration(granted)*time.Second*8/10, 500*time.Millisecond)
 		} else {
 			t.log.Info("registration failed", "uri", reg.ev.URI, "error", err)
-			t.publishReg(reg, StatusFailed, 0, err)
+			t.publishReg(reg, events.RegStatusFailed, 0, err)
 			var re *regError
 			if errors.As(err, &re) && re.permanent {
 				return
@@ -217,11 +207,11 @@ func (t *Transport) runRegistration(reg *registration) {
 		case <-reg.unreg:
 			timer.Stop()
 			if _, err := t.sendRegister(reg, 0); err != nil {
-				t.publishReg(reg, StatusFailed, 0, err)
+				t.publishReg(reg, events.RegStatusFailed, 0, err)
 				return
 			}
 			t.log.Info("unregistered", "uri", reg.ev.URI)
-			t.publishReg(reg, StatusUnregistered, 0, nil)
+			t.publishReg(reg, events.RegStatusUnregistered, 0, nil)
 			return
 		case <-reg.ctx.Done():
 			timer.Stop()
@@ -230,7 +220,7 @@ func (t *Transport) runRegistration(reg *registration) {
 	}
 }
 
-func (t *Transport) publishReg(reg *registration, status string, expires int, err error) {
+func (t *Transport) publishReg(reg *registration, status events.RegistrationStatus, expires int, err error) {
 	ev := &events.RegistrationStatusUpdate{URI: reg.ev.URI, Status: status, Expires: expires,
 		RegistrationID: reg.ev.RegistrationID}
 	if err != nil {

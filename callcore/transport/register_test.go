@@ -81,7 +81,7 @@ func (r *registrar) requests() []*sip.Request {
 	return append([]*sip.Request(nil), r.reqs...)
 }
 
-func statusIs(uri, status string) func(*events.RegistrationStatusUpdate) bool {
+func statusIs(uri string, status events.RegistrationStatus) func(*events.RegistrationStatusUpdate) bool {
 	return func(e *events.RegistrationStatusUpdate) bool { return e.URI == uri && e.Status == status }
 }
 
@@ -100,19 +100,19 @@ func TestRegister(t *testing.T) {
 			publish(t, b, &events.RegisterEndpoint{URI: aor, Registrar: registrarURI, Username: "alice",
 				Password: "secret", Expires: 2, RegistrationID: "reg1"})
 
-			first := waitEvent(t, rec, "registered", statusIs(aor, StatusRegistered))
+			first := waitEvent(t, rec, "registered", statusIs(aor, events.RegStatusRegistered))
 			if first.Expires != 2 || first.RegistrationID != "reg1" || first.Error != "" {
 				t.Errorf("got %+v, want expires 2 and registration_id reg1", first)
 			}
 			// The refresh at 80% of 2s: a second challenged REGISTER pair.
 			checkFor(t, waitTotal, 10*time.Millisecond, func() error {
-				if n := len(matching(rec, statusIs(aor, StatusRegistered))); n < 2 {
+				if n := len(matching(rec, statusIs(aor, events.RegStatusRegistered))); n < 2 {
 					return fmt.Errorf("%d registered updates, want 2: %s", n, describe(rec.Events()))
 				}
 				return nil
 			})
 			publish(t, b, &events.UnregisterEndpoint{URI: aor})
-			waitEvent(t, rec, "unregistered", statusIs(aor, StatusUnregistered))
+			waitEvent(t, rec, "unregistered", statusIs(aor, events.RegStatusUnregistered))
 
 			reqs := reg.requests()
 			if len(reqs) < 6 {
@@ -139,7 +139,7 @@ func TestRegister(t *testing.T) {
 			if last.GetHeader("Expires").Value() != "0" || last.GetHeader("Authorization") == nil {
 				t.Errorf("last REGISTER: Expires %q, Authorization %v", last.GetHeader("Expires").Value(), last.GetHeader("Authorization"))
 			}
-			if n := len(matching(rec, statusIs(aor, StatusFailed))); n != 0 {
+			if n := len(matching(rec, statusIs(aor, events.RegStatusFailed))); n != 0 {
 				t.Errorf("%d failed updates: %s", n, describe(rec.Events()))
 			}
 		})
@@ -165,7 +165,7 @@ func TestRegisterRefused(t *testing.T) {
 			aor := "sip:alice@" + reg.udp
 			publish(t, b, &events.RegisterEndpoint{URI: aor, Username: "alice",
 				Password: events.Secret(tc.password), RegistrationID: "reg2"})
-			failed := waitEvent(t, rec, "failed", statusIs(aor, StatusFailed))
+			failed := waitEvent(t, rec, "failed", statusIs(aor, events.RegStatusFailed))
 			if !strings.Contains(failed.Error, tc.wantErr) || failed.RegistrationID != "reg2" {
 				t.Errorf("got %+v, want an error mentioning %q", failed, tc.wantErr)
 			}
@@ -184,14 +184,14 @@ func TestRegisterRefused(t *testing.T) {
 			// Unregistering an unknown URI answers at once, after anything
 			// published before for the URI (same key).
 			publish(t, b, &events.UnregisterEndpoint{URI: aor})
-			waitEvent(t, rec, "unregistered", statusIs(aor, StatusUnregistered))
-			if n := len(matching(rec, statusIs(aor, StatusFailed))); n != 1 {
+			waitEvent(t, rec, "unregistered", statusIs(aor, events.RegStatusUnregistered))
+			if n := len(matching(rec, statusIs(aor, events.RegStatusFailed))); n != 1 {
 				t.Errorf("%d failed updates, want 1: %s", n, describe(rec.Events()))
 			}
 			if n := len(reg.requests()); n != tc.wantRequests {
 				t.Errorf("registrar saw %d REGISTERs, want %d", n, tc.wantRequests)
 			}
-			if n := len(matching(rec, statusIs(aor, StatusRegistered))); n != 0 {
+			if n := len(matching(rec, statusIs(aor, events.RegStatusRegistered))); n != 0 {
 				t.Errorf("%d registered updates", n)
 			}
 		})

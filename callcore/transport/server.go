@@ -336,8 +336,8 @@ func (t *Transport) expire(st *serverTx, after time.Duration) {
 		t.log.Debug("send 408 failed", "transaction_id", st.id, "error", err)
 	}
 	st.setStatus(sip.StatusRequestTimeout)
-	t.publishError(t.ctx, st.id, fmt.Errorf("transaction %s: %s got no final response within %v; answered 408",
-		st.id, st.req.Method, after))
+	t.publishError(t.ctx, st.id, fmt.Errorf("transaction %s: %s got %w within %v; answered 408",
+		st.id, st.req.Method, errNoFinalResponse, after))
 }
 
 // sendResponse executes SendSipResponse: the response is built from the

@@ -310,7 +310,8 @@ func TestRequestWithoutAnswer(t *testing.T) {
 		t.Errorf("got %d, want 408", res.StatusCode)
 	}
 	e := waitEvent(t, rec, "TransportError", func(e *events.TransportError) bool { return true })
-	if e.TransactionID != got.TransactionID || !strings.Contains(e.Error, "no final response") {
+	if e.TransactionID != got.TransactionID || !strings.Contains(e.Error, "no final response") ||
+		e.ErrorCode != events.TransportErrNoFinalResponse {
 		t.Errorf("got %+v", e)
 	}
 }

@@ -96,6 +96,10 @@ var (
 	// ErrBadMessage is reported for an event that cannot become a valid SIP
 	// message (bad URI, bad header, missing mandatory header).
 	ErrBadMessage = errors.New("bad message")
+
+	// errNoFinalResponse ends a server transaction the dialog layer left
+	// unanswered (see expire).
+	errNoFinalResponse = errors.New("no final response")
 )
 
 const (
@@ -527,10 +531,34 @@ func (t *Transport) publish(ctx context.Context, ev events.Event) {
 	}
 }
 
-// publishError publishes a TransportError for txID (may be "").
+// publishError publishes a TransportError for txID (may be ""),
+// classified by errorCode.
 func (t *Transport) publishError(ctx context.Context, txID string, err error) {
-	t.log.Info("transport error", "transaction_id", txID, "error", err)
-	t.publish(ctx, &events.TransportError{Error: err.Error(), TransactionID: txID})
+	code := errorCode(err)
+	t.log.Info("transport error", "transaction_id", txID, "error_code", code, "error", err)
+	t.publish(ctx, &events.TransportError{Error: err.Error(), ErrorCode: code, TransactionID: txID})
+}
+
+// errorCode is the one table from the transport's errors to the codes of
+// TransportError: by sentinel, never by text; any other failure is
+// send_failed.
+func errorCode(err error) events.TransportErrorCode {
+	switch {
+	case errors.Is(err, sip.ErrTransactionTimeout):
+		return events.TransportErrTimeout
+	case errors.Is(err, errNoFinalResponse):
+		return events.TransportErrNoFinalResponse
+	case errors.Is(err, ErrMessageTooLarge):
+		return events.TransportErrTooLarge
+	case errors.Is(err, ErrBadMessage):
+		return events.TransportErrBadMessage
+	case errors.Is(err, ErrUnsupportedTransport):
+		return events.TransportErrUnsupportedTransport
+	case errors.Is(err, ErrUnknownTransaction):
+		return events.TransportErrUnknownTransaction
+	default:
+		return events.TransportErrSendFailed
+	}
 }
 
 // onStrayResponse sees responses that match no client transaction, e.g. a
