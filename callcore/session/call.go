@@ -10,6 +10,7 @@ import (
 
 	"github.com/callbus/callbus/callcore"
 	"github.com/callbus/callbus/callcore/events"
+	"github.com/callbus/callbus/callcore/sdp"
 )
 
 // Call is a read-only snapshot of a call: the call resource of DESIGN.md §5
@@ -152,8 +153,8 @@ type call struct {
 
 	localHold  bool
 	remoteHold bool
-	pending    pendingOp // our re-INVITE in flight
-	prevDir    string    // the direction to restore when it fails
+	pending    pendingOp     // our re-INVITE in flight
+	prevDir    sdp.Direction // the direction to restore when it fails
 
 	transfer   *TransferInProgress // our REFER in flight
 	transferOf string              // the call whose REFER placed this one
