@@ -17,6 +17,7 @@ import (
 	"github.com/callbus/callbus/callcore/audio"
 	"github.com/callbus/callbus/callcore/bus"
 	"github.com/callbus/callbus/callcore/events"
+	"github.com/callbus/callbus/callcore/sdp"
 )
 
 // The error codes of MediaError (see the package doc). The session layer
@@ -324,7 +325,7 @@ type StreamInfo struct {
 // Sending reports whether the session's audio goes out: our direction
 // sends and the session is not held. (The clock also waits for the far
 // end's address.)
-func (i StreamInfo) Sending() bool { return sends(i.Direction) && !i.Held }
+func (i StreamInfo) Sending() bool { return sdp.Direction(i.Direction).Sends() && !i.Held }
 
 // Stream returns a snapshot of the media state of sessionID, and whether
 // media knows the session.
