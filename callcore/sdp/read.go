@@ -105,7 +105,6 @@ func Read(body string) (Description, error) {
 		first error
 		cur   *section
 		secs  []*section
-		seenO bool
 	)
 	fail := func(n int, format string, args ...any) {
 		if first == nil {
@@ -128,8 +127,8 @@ func Read(body string) (Description, error) {
 			cur = readMediaLine(n, val, fail)
 			secs = append(secs, cur)
 		case 'o':
-			if f := strings.Fields(val); cur == nil && !seenO && len(f) >= 3 {
-				d.SessionID, d.Version, seenO = f[1], f[2], true
+			if f := strings.Fields(val); cur == nil && len(f) >= 3 {
+				d.SessionID, d.Version = f[1], f[2]
 			}
 		case 'c':
 			addr := ""
