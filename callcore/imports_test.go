@@ -28,15 +28,16 @@ var layers = []string{"transport", "dialog", "session", "media", "rtp"}
 var rules = map[string][]string{
 	"callcore":                 {},
 	"callcore/audio/...":       {}, // pure audio code (G.711, WAV, RFC 4733, tones): stdlib only
+	"callcore/sdp/...":         {}, // pure SDP code (directions, reading, rewriting, normalising): stdlib and pion/sdp
 	"callcore/events/...":      {"callcore"},
 	"callcore/bus":             {"callcore", "callcore/events"},
 	"callcore/bus/natsbus/...": {"callcore", "callcore/events", "callcore/bus"},
 	"callcore/store/...":       {"callcore", "callcore/events", "callcore/bus"},
-	"callcore/calltest/...":    {"callcore", "callcore/events", "callcore/audio"},
+	"callcore/calltest/...":    {"callcore", "callcore/events", "callcore/audio", "callcore/sdp"},
 	"callcore/transport/...":   {"callcore", "callcore/events", "callcore/bus"},
-	"callcore/dialog/...":      {"callcore", "callcore/events", "callcore/bus"},
-	"callcore/session/...":     {"callcore", "callcore/events", "callcore/bus"},
-	"callcore/media/...":       {"callcore", "callcore/events", "callcore/bus", "callcore/audio"},
+	"callcore/dialog/...":      {"callcore", "callcore/events", "callcore/bus", "callcore/sdp"},
+	"callcore/session/...":     {"callcore", "callcore/events", "callcore/bus", "callcore/sdp"},
+	"callcore/media/...":       {"callcore", "callcore/events", "callcore/bus", "callcore/audio", "callcore/sdp"},
 	"callcore/rtp/...":         {"callcore", "callcore/events", "callcore/bus"},
 	"callcore/ivr/...":         {"callcore", "callcore/events", "callcore/bus", "callcore/store"},
 	"httpapi/...":              {"callcore", "callcore/events", "callcore/bus", "callcore/store"},
@@ -56,7 +57,7 @@ var libraries = map[string][]string{
 	"github.com/go-chi/":                   {"httpapi/..."},
 	"github.com/coder/websocket":           {"ws/..."},
 	"github.com/emiago/sipgo":              {"callcore/transport/...", "callcore/dialog/...", "callcore/calltest/...", "internal/benchpeer/..."},
-	"github.com/pion/":                     {"callcore/rtp/...", "callcore/media/...", "callcore/calltest/..."},
+	"github.com/pion/":                     {"callcore/rtp/...", "callcore/media/...", "callcore/calltest/...", "callcore/sdp/..."},
 	"github.com/nats-io/":                  {"callcore/bus/natsbus/...", "cmd/..."},
 	"github.com/kelseyhightower/envconfig": {"cmd/..."},
 	"modernc.org/sqlite":                   {"callcore/store/..."},
@@ -243,6 +244,12 @@ func TestImportRulesCatchViolations(t *testing.T) {
 		"vocabulary=callcore/third-party": {
 			[]pkg{p("callcore", "golang.org/x/exp/slices")},
 			"callcore depends on golang.org/x/exp/slices"},
+		"pure=sdp/imports=events": {
+			[]pkg{p("callcore/sdp", "callcore/events")},
+			"callcore/sdp depends on callcore/events"},
+		"lib=pion/in=session": {
+			[]pkg{p("callcore/session", "github.com/pion/sdp/v3")},
+			"callcore/session imports github.com/pion/sdp/v3"},
 		"unclassified=package": {
 			[]pkg{p("callcore/newthing")},
 			"callcore/newthing: not in the import rules"},
@@ -259,6 +266,8 @@ func TestImportRulesCatchViolations(t *testing.T) {
 		p("callcore/dialog", "callcore", "callcore/events", "callcore/bus", "github.com/emiago/sipgo"),
 		p("httpapi", "callcore/bus", "callcore/store", "github.com/go-chi/chi/v5"),
 		p("cmd/callbus", "callcore/dialog", "callcore/media", "httpapi"),
+		p("callcore/session", "callcore", "callcore/events", "callcore/bus", "callcore/sdp"),
+		p("callcore/sdp", "github.com/pion/sdp/v3"),
 	}
 	if v := violations(ok); len(v) != 0 {
 		t.Fatalf("a valid graph reported %q", v)

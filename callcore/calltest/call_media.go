@@ -95,16 +95,16 @@ func negotiate(localBody, remoteBody string) *negotiated {
 		lc, common := local.Codec(rc.Name)
 		if ok && common {
 			n.codec, n.hasCodec = ac, true
-			n.sendPT, n.recvPT = uint8(rc.PT), uint8(lc.PT)
+			n.sendPT, n.recvPT = rc.PT, lc.PT
 			break
 		}
 	}
 	if ev, ok := remote.Codec("telephone-event"); ok {
-		n.hasEvents, n.eventPT = true, uint8(ev.PT)
-		n.recvEventPTs = append(n.recvEventPTs, uint8(ev.PT))
+		n.hasEvents, n.eventPT = true, ev.PT
+		n.recvEventPTs = append(n.recvEventPTs, ev.PT)
 	}
-	if ev, ok := local.Codec("telephone-event"); ok && !slices.Contains(n.recvEventPTs, uint8(ev.PT)) {
-		n.recvEventPTs = append(n.recvEventPTs, uint8(ev.PT))
+	if ev, ok := local.Codec("telephone-event"); ok && !slices.Contains(n.recvEventPTs, ev.PT) {
+		n.recvEventPTs = append(n.recvEventPTs, ev.PT)
 	}
 	if addr, err := netip.ParseAddr(remote.Addr); err == nil && remote.Port > 0 && !addr.IsUnspecified() {
 		n.remote = netip.AddrPortFrom(addr.Unmap(), uint16(remote.Port))

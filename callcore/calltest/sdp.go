@@ -5,23 +5,22 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+
+	"github.com/callbus/callbus/callcore/sdp"
 )
 
-// The media directions of RFC 4566 §6.
+// The media directions of RFC 4566 §6, as plain strings: callcore/sdp's
+// attribute values.
 const (
-	SendRecv = "sendrecv"
-	SendOnly = "sendonly"
-	RecvOnly = "recvonly"
-	Inactive = "inactive"
+	SendRecv = string(sdp.SendRecv)
+	SendOnly = string(sdp.SendOnly)
+	RecvOnly = string(sdp.RecvOnly)
+	Inactive = string(sdp.Inactive)
 )
 
-// Codec is one RTP payload format of an SDP media line.
-type Codec struct {
-	PT   int
-	Name string // "PCMU", "PCMA", "telephone-event"…
-	Rate int
-	Fmtp string
-}
+// Codec is one RTP payload format of an SDP media line: PT, Name ("PCMU",
+// "PCMA", "telephone-event"…), Rate, Channels and Fmtp.
+type Codec = sdp.Codec
 
 // SDP is the audio part of a session description, as much as a test needs.
 // ParseSDP is lenient about line order, unlike pion/sdp: it checks what it
@@ -38,14 +37,7 @@ type SDP struct {
 }
 
 // Codec returns the codec called name (case-insensitive), if offered.
-func (s SDP) Codec(name string) (Codec, bool) {
-	for _, c := range s.Codecs {
-		if strings.EqualFold(c.Name, name) {
-			return c, true
-		}
-	}
-	return Codec{}, false
-}
+func (s SDP) Codec(name string) (Codec, bool) { return sdp.Media{Codecs: s.Codecs}.Codec(name) }
 
 // CodecNames returns the codec names in order, e.g. [PCMU PCMA telephone-event].
 func (s SDP) CodecNames() []string {
@@ -58,156 +50,43 @@ func (s SDP) CodecNames() []string {
 
 var errNoAudio = errors.New("no m=audio line")
 
-// static payload types of RFC 3551 that a test may meet.
-var staticCodecs = map[int]Codec{
-	0:  {PT: 0, Name: "PCMU", Rate: 8000},
-	3:  {PT: 3, Name: "GSM", Rate: 8000},
-	4:  {PT: 4, Name: "G723", Rate: 8000},
-	8:  {PT: 8, Name: "PCMA", Rate: 8000},
-	9:  {PT: 9, Name: "G722", Rate: 8000},
-	18: {PT: 18, Name: "G729", Rate: 8000},
-}
-
-// ParseSDP parses the audio description of body. It returns an error naming
-// the line for a malformed line, and one for a body without an m=audio line
-// or without a connection address.
+// ParseSDP parses the audio description of body with sdp.Read. It returns
+// sdp.Read's error naming the first malformed line, and an error for a
+// body without an m=audio line or without a connection address.
 func ParseSDP(body string) (SDP, error) {
-	var s SDP
-	var sessionAddr, sessionDir, mediaDir string
-	section := "session"
-	rtpmap := map[int]Codec{}
-	fmtp := map[int]string{}
-	var pts []int
-	for i, line := range strings.Split(body, "\n") {
-		line = strings.TrimRight(line, "\r")
-		if line == "" {
-			continue
-		}
-		if len(line) < 2 || line[1] != '=' {
-			return SDP{}, fmt.Errorf("sdp line %d: malformed %q", i+1, line)
-		}
-		key, val := line[0], line[2:]
-		switch {
-		case key == 'm':
-			f := strings.Fields(val)
-			if len(f) < 3 {
-				return SDP{}, fmt.Errorf("sdp line %d: malformed m= line %q", i+1, line)
-			}
-			if f[0] != "audio" || s.Proto != "" {
-				section = "other" // video, or a second audio stream: not ours
-				continue
-			}
-			port, _, _ := strings.Cut(f[1], "/")
-			p, err := strconv.Atoi(port)
-			if err != nil || p < 0 || p > 65535 {
-				return SDP{}, fmt.Errorf("sdp line %d: bad port %q", i+1, f[1])
-			}
-			s.Port, s.Proto, section = p, f[2], "audio"
-			for _, pt := range f[3:] {
-				n, err := strconv.Atoi(pt)
-				if err != nil || n < 0 || n > 127 {
-					return SDP{}, fmt.Errorf("sdp line %d: bad payload type %q", i+1, pt)
-				}
-				pts = append(pts, n)
-			}
-		case section == "other":
-		case key == 'o':
-			f := strings.Fields(val)
-			if len(f) >= 3 {
-				s.SessionID = f[1]
-				s.Version, _ = strconv.ParseUint(f[2], 10, 64)
-			}
-		case key == 'c':
-			f := strings.Fields(val)
-			if len(f) < 3 {
-				return SDP{}, fmt.Errorf("sdp line %d: malformed c= line %q", i+1, line)
-			}
-			addr, _, _ := strings.Cut(f[2], "/")
-			if section == "session" {
-				sessionAddr = addr
-			} else {
-				s.Addr = addr
-			}
-		case key == 'a':
-			name, arg, _ := strings.Cut(val, ":")
-			switch name {
-			case SendRecv, SendOnly, RecvOnly, Inactive:
-				if section == "session" {
-					sessionDir = name
-				} else {
-					mediaDir = name
-				}
-			case "rtpmap":
-				c, err := parseRtpmap(arg)
-				if err != nil {
-					return SDP{}, fmt.Errorf("sdp line %d: %w", i+1, err)
-				}
-				rtpmap[c.PT] = c
-			case "fmtp":
-				pt, params, _ := strings.Cut(arg, " ")
-				if n, err := strconv.Atoi(pt); err == nil {
-					fmtp[n] = params
-				}
-			case "ptime":
-				s.Ptime, _ = strconv.Atoi(arg)
-			}
-		}
+	d, err := sdp.Read(body)
+	if err != nil {
+		return SDP{}, err
 	}
-	if s.Proto == "" {
+	m, ok := d.Audio()
+	if !ok {
 		return SDP{}, errNoAudio
 	}
-	if s.Addr == "" {
-		s.Addr = sessionAddr
-	}
-	if s.Addr == "" {
+	if m.Addr == "" {
 		return SDP{}, errors.New("sdp: no connection address")
 	}
-	s.Direction = SendRecv
-	if sessionDir != "" {
-		s.Direction = sessionDir
-	}
-	if mediaDir != "" {
-		s.Direction = mediaDir
-	}
-	for _, pt := range pts {
-		c, ok := rtpmap[pt]
-		if !ok {
-			c, ok = staticCodecs[pt]
-		}
-		if !ok {
-			c = Codec{PT: pt}
-		}
-		c.Fmtp = fmtp[pt]
-		s.Codecs = append(s.Codecs, c)
-	}
-	return s, nil
-}
-
-func parseRtpmap(arg string) (Codec, error) {
-	pt, enc, ok := strings.Cut(arg, " ")
-	n, err := strconv.Atoi(pt)
-	if !ok || err != nil {
-		return Codec{}, fmt.Errorf("malformed rtpmap %q", arg)
-	}
-	f := strings.Split(strings.TrimSpace(enc), "/")
-	c := Codec{PT: n, Name: f[0]}
-	if len(f) > 1 {
-		c.Rate, _ = strconv.Atoi(f[1])
-	}
-	return c, nil
+	version, _ := strconv.ParseUint(d.Version, 10, 64)
+	return SDP{SessionID: d.SessionID, Version: version, Addr: m.Addr, Port: m.Port, Proto: m.Proto,
+		Codecs: m.Codecs, Direction: string(m.Direction), Ptime: m.Ptime}, nil
 }
 
 // knownCodecs are the codecs a phone can offer by name (WithCodecs).
 var knownCodecs = map[string]Codec{
-	"pcmu":            {PT: 0, Name: "PCMU", Rate: 8000},
-	"pcma":            {PT: 8, Name: "PCMA", Rate: 8000},
-	"g722":            {PT: 9, Name: "G722", Rate: 8000},
-	"g729":            {PT: 18, Name: "G729", Rate: 8000},
-	"telephone-event": {PT: 101, Name: "telephone-event", Rate: 8000, Fmtp: "0-16"},
+	"pcmu":            staticCodec(sdp.PayloadPCMU),
+	"pcma":            staticCodec(sdp.PayloadPCMA),
+	"g722":            staticCodec(9),
+	"g729":            staticCodec(18),
+	"telephone-event": {PT: 101, Name: sdp.TelephoneEvent, Rate: 8000, Fmtp: sdp.TelephoneEventFmtp},
+}
+
+// staticCodec returns the codec of an RFC 3551 static payload type.
+func staticCodec(pt uint8) Codec {
+	c, _ := sdp.StaticCodec(pt)
+	return c
 }
 
 // defaultCodecs is what a phone offers and accepts unless told otherwise.
-var defaultCodecs = []string{"PCMU", "PCMA", "telephone-event"}
+var defaultCodecs = []string{sdp.PCMU, sdp.PCMA, sdp.TelephoneEvent}
 
 func codecsByName(names []string) ([]Codec, error) {
 	out := make([]Codec, 0, len(names))
@@ -232,7 +111,7 @@ func answerCodecs(offer SDP, ours []Codec) ([]Codec, bool) {
 				continue
 			}
 			oc := oc
-			if strings.EqualFold(c.Name, "telephone-event") {
+			if strings.EqualFold(c.Name, sdp.TelephoneEvent) {
 				if events == nil {
 					events = &oc
 				}
@@ -252,17 +131,7 @@ func answerCodecs(offer SDP, ours []Codec) ([]Codec, bool) {
 }
 
 // mirror returns the direction that answers dir (RFC 3264 §6.1).
-func mirror(dir string) string {
-	switch dir {
-	case SendOnly:
-		return RecvOnly
-	case RecvOnly:
-		return SendOnly
-	case Inactive:
-		return Inactive
-	}
-	return SendRecv
-}
+func mirror(dir string) string { return string(sdp.Direction(dir).Mirror()) }
 
 // localMedia is a phone's side of a call's audio; render makes its SDP.
 type localMedia struct {
@@ -284,7 +153,7 @@ func (m localMedia) render() string {
 	}
 	b.WriteString("\r\n")
 	for _, c := range m.codecs {
-		fmt.Fprintf(&b, "a=rtpmap:%d %s/%d\r\n", c.PT, c.Name, c.Rate)
+		fmt.Fprintf(&b, "a=rtpmap:%s\r\n", c.Rtpmap())
 		if c.Fmtp != "" {
 			fmt.Fprintf(&b, "a=fmtp:%d %s\r\n", c.PT, c.Fmtp)
 		}

@@ -1,10 +1,10 @@
 package dialog
 
 import (
-	"strconv"
 	"strings"
 
 	"github.com/callbus/callbus/callcore/events"
+	"github.com/callbus/callbus/callcore/sdp"
 )
 
 // This file is re-INVITE both ways (§14): hold and resume from the session,
@@ -28,7 +28,7 @@ type reinviteIn struct {
 // sendReinvite sends a hold (sendonly) or resume (sendrecv) re-INVITE with
 // the session's SDP offer. A hold without an offer reuses our last SDP
 // with its direction turned to hold.
-func (h *Dialogs) sendReinvite(o *out, sessionID, sdp string, hold bool) {
+func (h *Dialogs) sendReinvite(o *out, sessionID, offer string, hold bool) {
 	what := "resume"
 	if hold {
 		what = "hold"
@@ -50,19 +50,19 @@ func (h *Dialogs) sendReinvite(o *out, sessionID, sdp string, hold bool) {
 		d.dialogError(o, 491, "%s: another INVITE transaction is in progress", what)
 		return
 	}
-	if strings.TrimSpace(sdp) == "" && hold {
-		sdp = holdSDP(d.lastLocalSDP)
+	if strings.TrimSpace(offer) == "" && hold {
+		offer = holdSDP(d.lastLocalSDP)
 	}
-	if strings.TrimSpace(sdp) == "" {
+	if strings.TrimSpace(offer) == "" {
 		d.dialogError(o, 0, "%s: no SDP offer", what)
 		return
 	}
 	req, cseq := d.request("INVITE", true, events.Headers{
 		{Name: "Allow", Value: allowed},
 		{Name: "Content-Type", Value: "application/sdp"},
-	}, sdp)
+	}, offer)
 	tx := d.startTx(o, req, txReinvite, cseq)
-	d.reOut = &reinviteOut{tx: tx, cseq: cseq, sdp: sdp, hold: hold}
+	d.reOut = &reinviteOut{tx: tx, cseq: cseq, sdp: offer, hold: hold}
 }
 
 // onReinviteResponse handles the response to our re-INVITE: a 2xx is
@@ -123,44 +123,20 @@ func (d *dialog) onReinvite(o *out, m *events.SipMessageReceived, cseq uint32) {
 	o.send(&events.ReinviteReceived{SessionRef: d.ref(), SDP: m.Body})
 }
 
-// holdSDP turns an SDP into its hold offer (RFC 6337 §5.3): every media
-// direction becomes sendonly (inactive where we were not sending
-// anyway), and the o= version goes up by one. It returns "" for "".
-func holdSDP(sdp string) string {
-	if strings.TrimSpace(sdp) == "" {
+// holdSDP turns our last SDP into its hold offer (RFC 6337 §5.3): every
+// media direction limited to sendonly (inactive where we were not sending
+// anyway), and the o= version one higher (RFC 3264 §8). It returns "" for
+// "" and for an SDP without a valid o= line, which cannot be re-offered.
+func holdSDP(last string) string {
+	if strings.TrimSpace(last) == "" {
 		return ""
 	}
-	lines := strings.Split(strings.ReplaceAll(sdp, "\r\n", "\n"), "\n")
-	for len(lines) > 0 && lines[len(lines)-1] == "" {
-		lines = lines[:len(lines)-1]
+	held, err := sdp.LimitDirection(last, sdp.SendOnly)
+	if err == nil {
+		held, err = sdp.BumpVersion(held)
 	}
-	var out []string
-	inMedia, hasDir := false, false
-	closeSection := func() {
-		if inMedia && !hasDir {
-			out = append(out, "a=sendonly")
-		}
+	if err != nil {
+		return ""
 	}
-	for _, l := range lines {
-		switch {
-		case strings.HasPrefix(l, "o="):
-			f := strings.Fields(l)
-			if len(f) >= 3 {
-				if v, err := strconv.ParseUint(f[2], 10, 64); err == nil {
-					f[2] = strconv.FormatUint(v+1, 10)
-					l = strings.Join(f, " ")
-				}
-			}
-		case strings.HasPrefix(l, "m="):
-			closeSection()
-			inMedia, hasDir = true, false
-		case l == "a=sendrecv", l == "a=sendonly":
-			l, hasDir = "a=sendonly", true
-		case l == "a=recvonly", l == "a=inactive":
-			l, hasDir = "a=inactive", true
-		}
-		out = append(out, l)
-	}
-	closeSection()
-	return strings.Join(out, "\r\n") + "\r\n"
+	return held
 }

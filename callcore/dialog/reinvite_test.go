@@ -74,14 +74,14 @@ func TestHoldWithoutOfferReusesOurSDP(t *testing.T) {
 	wantHeader(t, re.Headers, "CSeq", "1 INVITE")
 }
 
+// holdSDP's own contract; callcore/sdp tests the rewrite itself.
 func TestHoldSDP(t *testing.T) {
 	for _, tc := range []struct{ name, in, want string }{
 		{"dir=sendrecv", "v=0\r\no=- 1 5 IN IP4 h\r\nm=audio 1 RTP/AVP 0\r\na=sendrecv\r\n",
 			"v=0\r\no=- 1 6 IN IP4 h\r\nm=audio 1 RTP/AVP 0\r\na=sendonly\r\n"},
 		{"dir=recvonly", "v=0\r\no=- 1 5 IN IP4 h\r\nm=audio 1 RTP/AVP 0\r\na=recvonly\r\n",
 			"v=0\r\no=- 1 6 IN IP4 h\r\nm=audio 1 RTP/AVP 0\r\na=inactive\r\n"},
-		{"dir=none", "v=0\no=- 1 5 IN IP4 h\nm=audio 1 RTP/AVP 0\nm=video 2 RTP/AVP 96\n",
-			"v=0\r\no=- 1 6 IN IP4 h\r\nm=audio 1 RTP/AVP 0\r\na=sendonly\r\nm=video 2 RTP/AVP 96\r\na=sendonly\r\n"},
+		{"origin=missing", "v=0\r\nm=audio 1 RTP/AVP 0\r\na=sendrecv\r\n", ""},
 		{"sdp=empty", "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

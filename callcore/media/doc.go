@@ -7,20 +7,21 @@
 // through the bus: it serves session_to_media and rtp_to_media (one
 // subscriber, so one session's events are handled one at a time) and
 // publishes media_to_session and media_to_rtp. It never imports the rtp
-// layer; the pure audio code is package audio.
+// layer; the pure audio code is package audio, the pure SDP code package
+// sdp (media keeps only its offer/answer policy).
 //
 // # Streams
 //
 // StartMediaStream{remote_sdp?, media_config}: with a remote offer, media
-// parses it first (pion/sdp, after normalising the line order real phones
-// get wrong) and answers MediaError{incompatible_sdp} at once, with no port
-// taken, if there is no usable audio stream or no common codec. It then
-// publishes StartRtpStream{local_port: 0, remote_address, remote_port,
-// payload_type, codec} and keeps the session pending until rtp answers:
-// RtpStreamStarted{local_port} → the SDP (answer or offer) on that port →
-// MediaStreamStarted{local_port, codec, local_sdp}; RtpError{no_port} →
-// MediaError{no_port}, any other RtpError → MediaError{rtp_error} (by the
-// RtpError's error_code, never its text).
+// parses it first (sdp.Parse: pion/sdp's grammar, after normalising the
+// line order real phones get wrong) and answers MediaError{incompatible_sdp}
+// at once, with no port taken, if there is no usable audio stream or no
+// common codec. It then publishes StartRtpStream{local_port: 0,
+// remote_address, remote_port, payload_type, codec} and keeps the session
+// pending until rtp answers: RtpStreamStarted{local_port} → the SDP
+// (answer or offer) on that port → MediaStreamStarted{local_port, codec,
+// local_sdp}; RtpError{no_port} → MediaError{no_port}, any other RtpError →
+// MediaError{rtp_error} (by the RtpError's error_code, never its text).
 //
 //   - An answer takes the first offered codec among PCMU and PCMA that
 //     media_config.codecs allows (empty: both), telephone-event/8000 with

@@ -17,15 +17,7 @@ import (
 	"github.com/callbus/callbus/callcore/audio"
 	"github.com/callbus/callbus/callcore/bus"
 	"github.com/callbus/callbus/callcore/events"
-)
-
-// The MediaError codes of the SDP negotiation under the names it uses, so
-// that sdp_negotiate.go (which is moving to package sdp) needs no edit for
-// them; drop them with that move. Every other file uses events.MediaErr*.
-const (
-	ErrorCodeIncompatibleSDP = events.MediaErrIncompatibleSDP
-	ErrorCodeInvalidConfig   = events.MediaErrInvalidConfig
-	ErrorCodeInternal        = events.MediaErrInternal
+	"github.com/callbus/callbus/callcore/sdp"
 )
 
 // closeTimeout bounds how long Close waits for the bus to drain the events
@@ -316,7 +308,7 @@ type StreamInfo struct {
 // Sending reports whether the session's audio goes out: our direction
 // sends and the session is not held. (The clock also waits for the far
 // end's address.)
-func (i StreamInfo) Sending() bool { return sends(i.Direction) && !i.Held }
+func (i StreamInfo) Sending() bool { return sdp.Direction(i.Direction).Sends() && !i.Held }
 
 // Stream returns a snapshot of the media state of sessionID, and whether
 // media knows the session.

@@ -7,9 +7,10 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/pion/sdp/v3"
+	pionsdp "github.com/pion/sdp/v3"
 
 	"github.com/callbus/callbus/callcore/events"
+	"github.com/callbus/callbus/callcore/sdp"
 )
 
 // offerDTMFPayloadType is the payload type of telephone-event in our offers.
@@ -17,10 +18,6 @@ const offerDTMFPayloadType = 101
 
 // defaultPtimeMS is the packetization time when MediaConfig gives none.
 const defaultPtimeMS = 20
-
-// dtmfEvents is the fmtp of telephone-event: the DTMF digits 0-9, *, #,
-// A-D and flash (RFC 4733 §3.2).
-const dtmfEvents = "0-16"
 
 // mediaError is a failure media reports as MediaError: a code of the
 // contract (ErrorCode*) and a message for a person.
@@ -38,10 +35,10 @@ func errorf(code events.MediaErrorCode, format string, args ...any) *mediaError 
 // negotiated is the outcome of an offer/answer exchange, as far as media
 // is concerned: the codec we send and expect, and the direction we send.
 type negotiated struct {
-	codec     string // codecPCMU or codecPCMA
+	codec     string // sdp.PCMU or sdp.PCMA
 	pt        uint8
-	dtmfPT    int    // telephone-event's payload type, or -1
-	direction string // ours
+	dtmfPT    int           // telephone-event's payload type, or -1
+	direction sdp.Direction // ours
 }
 
 // answer is an answer planned for a remote offer: what was negotiated,
@@ -50,14 +47,14 @@ type negotiated struct {
 type answer struct {
 	negotiated
 	remote audioLine
-	offer  *sdp.SessionDescription
+	offer  sdp.Description
 	ptime  int
 }
 
 // offer is an offer planned from a MediaConfig.
 type offer struct {
 	codecs    []string // in preference order
-	direction string
+	direction sdp.Direction
 	ptime     int
 }
 
@@ -68,18 +65,18 @@ type offer struct {
 // them is supported.
 func allowedCodecs(cfg events.MediaConfig) ([]string, error) {
 	if len(cfg.Codecs) == 0 {
-		return []string{codecPCMU, codecPCMA}, nil
+		return []string{sdp.PCMU, sdp.PCMA}, nil
 	}
 	var out []string
 	for _, c := range cfg.Codecs {
-		for _, known := range []string{codecPCMU, codecPCMA} {
+		for _, known := range []string{sdp.PCMU, sdp.PCMA} {
 			if strings.EqualFold(c, known) && !slices.Contains(out, known) {
 				out = append(out, known)
 			}
 		}
 	}
 	if len(out) == 0 {
-		return nil, errorf(ErrorCodeIncompatibleSDP, "media_config lists no supported codec (%s; supported: PCMU, PCMA)",
+		return nil, errorf(events.MediaErrIncompatibleSDP, "media_config lists no supported codec (%s; supported: PCMU, PCMA)",
 			strings.Join(cfg.Codecs, ", "))
 	}
 	return out, nil
@@ -87,14 +84,14 @@ func allowedCodecs(cfg events.MediaConfig) ([]string, error) {
 
 // configDirection returns cfg's direction, "" meaning sendrecv, or an
 // invalid_config error.
-func configDirection(cfg events.MediaConfig) (string, error) {
-	switch cfg.Direction {
-	case "":
-		return events.MediaSendRecv, nil
-	case events.MediaSendRecv, events.MediaSendOnly, events.MediaRecvOnly, events.MediaInactive:
-		return cfg.Direction, nil
+func configDirection(cfg events.MediaConfig) (sdp.Direction, error) {
+	switch d := sdp.Direction(cfg.Direction); {
+	case d == "":
+		return sdp.SendRecv, nil
+	case d.Valid():
+		return d, nil
 	}
-	return "", errorf(ErrorCodeInvalidConfig, "media_config direction %q is not sendrecv, sendonly, recvonly or inactive",
+	return "", errorf(events.MediaErrInvalidConfig, "media_config direction %q is not sendrecv, sendonly, recvonly or inactive",
 		cfg.Direction)
 }
 
@@ -105,7 +102,7 @@ func configPtime(cfg events.MediaConfig) (int, error) {
 	case cfg.PtimeMS == 0:
 		return defaultPtimeMS, nil
 	case cfg.PtimeMS < 10 || cfg.PtimeMS > 200 || cfg.PtimeMS%10 != 0:
-		return 0, errorf(ErrorCodeInvalidConfig, "media_config ptime_ms %d is not a multiple of 10 in 10-200", cfg.PtimeMS)
+		return 0, errorf(events.MediaErrInvalidConfig, "media_config ptime_ms %d is not a multiple of 10 in 10-200", cfg.PtimeMS)
 	}
 	return cfg.PtimeMS, nil
 }
@@ -113,22 +110,9 @@ func configPtime(cfg events.MediaConfig) (int, error) {
 // answerDirection is the direction of an answer to an offer that says
 // offered, when we would like ours (RFC 3264 §6.1): we send only if the
 // far end receives, and receive only if it sends.
-func answerDirection(offered, ours string) string {
-	send := sends(ours) && receives(offered)
-	recv := receives(ours) && sends(offered)
-	switch {
-	case send && recv:
-		return events.MediaSendRecv
-	case send:
-		return events.MediaSendOnly
-	case recv:
-		return events.MediaRecvOnly
-	}
-	return events.MediaInactive
+func answerDirection(offered, ours sdp.Direction) sdp.Direction {
+	return ours.Intersect(offered.Mirror())
 }
-
-func sends(dir string) bool    { return dir == events.MediaSendRecv || dir == events.MediaSendOnly }
-func receives(dir string) bool { return dir == events.MediaSendRecv || dir == events.MediaRecvOnly }
 
 // negotiateAnswer plans the answer to a remote offer under cfg: the first
 // offered codec among PCMU and PCMA that cfg allows, telephone-event with
@@ -149,36 +133,36 @@ func negotiateAnswer(raw string, cfg events.MediaConfig) (*answer, error) {
 	if err != nil {
 		return nil, err
 	}
-	sd, err := parseSDP(raw)
+	d, err := sdp.Parse(raw)
 	if err != nil {
-		return nil, errorf(ErrorCodeIncompatibleSDP, "remote offer: %v", err)
+		return nil, errorf(events.MediaErrIncompatibleSDP, "remote offer: %v", err)
 	}
-	remote, err := readAudio(sd, true)
+	remote, err := readAudio(d, true)
 	if err != nil {
-		return nil, errorf(ErrorCodeIncompatibleSDP, "remote offer: %v", err)
+		return nil, errorf(events.MediaErrIncompatibleSDP, "remote offer: %v", err)
 	}
-	a := &answer{remote: remote, offer: sd, ptime: ptime,
+	a := &answer{remote: remote, offer: d, ptime: ptime,
 		negotiated: negotiated{dtmfPT: -1, direction: answerDirection(remote.direction, dir)}}
 	for _, f := range remote.formats {
-		if a.codec == "" && slices.Contains(allowed, f.name) {
-			a.codec, a.pt = f.name, f.pt
+		if a.codec == "" && slices.Contains(allowed, f.Name) {
+			a.codec, a.pt = f.Name, f.PT
 		}
-		if a.dtmfPT < 0 && f.name == codecTelephoneEvent {
-			a.dtmfPT = int(f.pt)
+		if a.dtmfPT < 0 && f.Name == sdp.TelephoneEvent {
+			a.dtmfPT = int(f.PT)
 		}
 	}
 	if a.codec == "" {
-		return nil, errorf(ErrorCodeIncompatibleSDP, "no common codec: the offer has %s, media_config allows %s",
+		return nil, errorf(events.MediaErrIncompatibleSDP, "no common codec: the offer has %s, media_config allows %s",
 			formatNames(remote.formats), strings.Join(allowed, ", "))
 	}
 	return a, nil
 }
 
-func formatNames(fs []format) string {
+func formatNames(fs []sdp.Codec) string {
 	var names []string
 	for _, f := range fs {
-		if f.name != codecTelephoneEvent {
-			names = append(names, f.name)
+		if f.Name != sdp.TelephoneEvent {
+			names = append(names, f.Name)
 		}
 	}
 	if len(names) == 0 {
@@ -213,35 +197,35 @@ type origin struct {
 }
 
 // description returns a session description with our o=, s=, c= and t=.
-func (o origin) description() *sdp.SessionDescription {
+func (o origin) description() *pionsdp.SessionDescription {
 	ip := o.ip.Unmap().WithZone("")
 	addrType := "IP4"
 	if ip.Is6() {
 		addrType = "IP6"
 	}
-	return &sdp.SessionDescription{
-		Origin: sdp.Origin{Username: "callbus", SessionID: o.id, SessionVersion: o.version,
+	return &pionsdp.SessionDescription{
+		Origin: pionsdp.Origin{Username: "callbus", SessionID: o.id, SessionVersion: o.version,
 			NetworkType: "IN", AddressType: addrType, UnicastAddress: ip.String()},
 		SessionName: "callbus",
-		ConnectionInformation: &sdp.ConnectionInformation{NetworkType: "IN", AddressType: addrType,
-			Address: &sdp.Address{Address: ip.String()}},
-		TimeDescriptions: []sdp.TimeDescription{{Timing: sdp.Timing{}}},
+		ConnectionInformation: &pionsdp.ConnectionInformation{NetworkType: "IN", AddressType: addrType,
+			Address: &pionsdp.Address{Address: ip.String()}},
+		TimeDescriptions: []pionsdp.TimeDescription{{Timing: pionsdp.Timing{}}},
 	}
 }
 
 // audioMedia returns our audio m= section on port.
-func audioMedia(port int, codecs []format, ptime int, direction string) *sdp.MediaDescription {
-	md := &sdp.MediaDescription{MediaName: sdp.MediaName{Media: "audio", Port: sdp.RangedPort{Value: port},
+func audioMedia(port int, codecs []sdp.Codec, ptime int, direction sdp.Direction) *pionsdp.MediaDescription {
+	md := &pionsdp.MediaDescription{MediaName: pionsdp.MediaName{Media: "audio", Port: pionsdp.RangedPort{Value: port},
 		Protos: []string{"RTP", "AVP"}}}
 	for _, c := range codecs {
 		fmtp := ""
-		if c.name == codecTelephoneEvent {
-			fmtp = dtmfEvents
+		if c.Name == sdp.TelephoneEvent {
+			fmtp = sdp.TelephoneEventFmtp
 		}
-		md.WithCodec(c.pt, c.name, 8000, 0, fmtp)
+		md.WithCodec(c.PT, c.Name, 8000, 0, fmtp)
 	}
 	md.WithValueAttribute("ptime", strconv.Itoa(ptime))
-	md.WithPropertyAttribute(direction)
+	md.WithPropertyAttribute(string(direction))
 	return md
 }
 
@@ -250,18 +234,18 @@ func audioMedia(port int, codecs []format, ptime int, direction string) *sdp.Med
 // other stream rejected with port 0.
 func (a *answer) sdp(o origin, port int) (string, error) {
 	sd := o.description()
-	for i, md := range a.offer.MediaDescriptions {
+	for i, m := range a.offer.Media {
 		if i != a.remote.index {
-			sd.MediaDescriptions = append(sd.MediaDescriptions, &sdp.MediaDescription{MediaName: sdp.MediaName{
-				Media:   md.MediaName.Media,
-				Protos:  slices.Clone(md.MediaName.Protos),
-				Formats: slices.Clone(md.MediaName.Formats),
+			sd.MediaDescriptions = append(sd.MediaDescriptions, &pionsdp.MediaDescription{MediaName: pionsdp.MediaName{
+				Media:   m.Type,
+				Protos:  strings.Split(m.Proto, "/"),
+				Formats: slices.Clone(m.Formats),
 			}})
 			continue
 		}
-		codecs := []format{{pt: a.pt, name: a.codec}}
+		codecs := []sdp.Codec{{PT: a.pt, Name: a.codec}}
 		if a.dtmfPT >= 0 {
-			codecs = append(codecs, format{pt: uint8(a.dtmfPT), name: codecTelephoneEvent})
+			codecs = append(codecs, sdp.Codec{PT: uint8(a.dtmfPT), Name: sdp.TelephoneEvent})
 		}
 		sd.MediaDescriptions = append(sd.MediaDescriptions, audioMedia(port, codecs, a.ptime, a.direction))
 	}
@@ -270,27 +254,34 @@ func (a *answer) sdp(o origin, port int) (string, error) {
 
 // sdp returns the offer as SDP text for our RTP port.
 func (of *offer) sdp(o origin, port int) (string, error) {
-	var codecs []format
+	var codecs []sdp.Codec
 	for _, c := range of.codecs {
-		codecs = append(codecs, format{pt: staticPayloadTypes[c], name: c})
+		codecs = append(codecs, sdp.Codec{PT: staticPayloadType(c), Name: c})
 	}
-	codecs = append(codecs, format{pt: offerDTMFPayloadType, name: codecTelephoneEvent})
+	codecs = append(codecs, sdp.Codec{PT: offerDTMFPayloadType, Name: sdp.TelephoneEvent})
 	sd := o.description()
-	sd.MediaDescriptions = []*sdp.MediaDescription{audioMedia(port, codecs, of.ptime, of.direction)}
+	sd.MediaDescriptions = []*pionsdp.MediaDescription{audioMedia(port, codecs, of.ptime, of.direction)}
 	return marshal(sd)
 }
 
 // negotiated returns what the offer settles until the answer arrives: its
 // first codec, and telephone-event as 101.
 func (of *offer) negotiated() negotiated {
-	return negotiated{codec: of.codecs[0], pt: staticPayloadTypes[of.codecs[0]],
+	return negotiated{codec: of.codecs[0], pt: staticPayloadType(of.codecs[0]),
 		dtmfPT: offerDTMFPayloadType, direction: of.direction}
 }
 
-func marshal(sd *sdp.SessionDescription) (string, error) {
+// staticPayloadType returns the static payload type of a codec media
+// offers (PCMU or PCMA, at 8000 Hz).
+func staticPayloadType(codec string) uint8 {
+	pt, _ := sdp.StaticPayloadType(codec, 8000)
+	return pt
+}
+
+func marshal(sd *pionsdp.SessionDescription) (string, error) {
 	b, err := sd.Marshal()
 	if err != nil {
-		return "", errorf(ErrorCodeInternal, "marshal SDP: %v", err)
+		return "", errorf(events.MediaErrInternal, "marshal SDP: %v", err)
 	}
 	return string(b), nil
 }
@@ -309,36 +300,36 @@ type update struct {
 // far end's payload type. telephone-event is kept when both list it. Its
 // errors are incompatible_sdp *mediaErrors.
 func negotiateUpdate(local, remote string) (*update, error) {
-	lsd, err := parseSDP(local)
+	ld, err := sdp.Parse(local)
 	if err != nil {
-		return nil, errorf(ErrorCodeIncompatibleSDP, "local SDP: %v", err)
+		return nil, errorf(events.MediaErrIncompatibleSDP, "local SDP: %v", err)
 	}
-	la, err := readAudio(lsd, false)
+	la, err := readAudio(ld, false)
 	if err != nil {
-		return nil, errorf(ErrorCodeIncompatibleSDP, "local SDP: %v", err)
+		return nil, errorf(events.MediaErrIncompatibleSDP, "local SDP: %v", err)
 	}
-	rsd, err := parseSDP(remote)
+	rd, err := sdp.Parse(remote)
 	if err != nil {
-		return nil, errorf(ErrorCodeIncompatibleSDP, "remote SDP: %v", err)
+		return nil, errorf(events.MediaErrIncompatibleSDP, "remote SDP: %v", err)
 	}
-	ra, err := readAudio(rsd, true)
+	ra, err := readAudio(rd, true)
 	if err != nil {
-		return nil, errorf(ErrorCodeIncompatibleSDP, "remote SDP: %v", err)
+		return nil, errorf(events.MediaErrIncompatibleSDP, "remote SDP: %v", err)
 	}
 	ours := func(name string) bool {
-		return slices.ContainsFunc(la.formats, func(f format) bool { return f.name == name })
+		return slices.ContainsFunc(la.formats, func(f sdp.Codec) bool { return f.Name == name })
 	}
 	u := &update{remote: ra, negotiated: negotiated{dtmfPT: -1, direction: la.direction}}
 	for _, f := range ra.formats {
-		if u.codec == "" && f.name != codecTelephoneEvent && ours(f.name) {
-			u.codec, u.pt = f.name, f.pt
+		if u.codec == "" && f.Name != sdp.TelephoneEvent && ours(f.Name) {
+			u.codec, u.pt = f.Name, f.PT
 		}
-		if u.dtmfPT < 0 && f.name == codecTelephoneEvent && ours(f.name) {
-			u.dtmfPT = int(f.pt)
+		if u.dtmfPT < 0 && f.Name == sdp.TelephoneEvent && ours(f.Name) {
+			u.dtmfPT = int(f.PT)
 		}
 	}
 	if u.codec == "" {
-		return nil, errorf(ErrorCodeIncompatibleSDP, "no common codec: the remote SDP has %s, the local SDP %s",
+		return nil, errorf(events.MediaErrIncompatibleSDP, "no common codec: the remote SDP has %s, the local SDP %s",
 			formatNames(ra.formats), formatNames(la.formats))
 	}
 	return u, nil

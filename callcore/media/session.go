@@ -122,7 +122,7 @@ func (s *session) info() StreamInfo {
 	defer s.mu.Unlock()
 	i := StreamInfo{
 		SessionID: s.id, State: s.phase.String(), Offerer: s.offer != nil, LocalPort: s.port,
-		Codec: s.neg.codec, PayloadType: s.neg.pt, DTMFPayloadType: s.dtmfPT, Direction: s.neg.direction,
+		Codec: s.neg.codec, PayloadType: s.neg.pt, DTMFPayloadType: s.dtmfPT, Direction: string(s.neg.direction),
 		Held: s.held, RemoteAddress: s.remoteAddress, RemotePort: s.remotePort, LocalSDP: s.localSDP,
 		Builtin: s.builtin, PacketsSent: s.cnt.sent, PacketsReceived: s.cnt.received,
 		WrongPayloadType: s.cnt.wrongPT, QueueDropped: s.cnt.queueDropped, DTMFSent: s.cnt.dtmfSent,
@@ -140,7 +140,7 @@ func (s *session) setNegotiated(n negotiated) {
 	s.neg = n
 	s.enc, _ = audio.CodecByName(n.codec) // negotiation only yields PCMU or PCMA
 	s.dtmfPT = n.dtmfPT
-	s.sendsDir = sends(n.direction)
+	s.sendsDir = n.direction.Sends()
 }
 
 // setRemote records where the far end receives. Call with mu held.

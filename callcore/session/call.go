@@ -10,6 +10,7 @@ import (
 
 	"github.com/callbus/callbus/callcore"
 	"github.com/callbus/callbus/callcore/events"
+	"github.com/callbus/callbus/callcore/sdp"
 )
 
 // TransferInProgress describes the REFER a call is waiting on.
@@ -114,8 +115,8 @@ type call struct {
 
 	localHold  bool
 	remoteHold bool
-	pending    pendingOp // our re-INVITE in flight
-	prevDir    string    // the direction to restore when it fails
+	pending    pendingOp     // our re-INVITE in flight
+	prevDir    sdp.Direction // the direction to restore when it fails
 
 	transfer   *TransferInProgress // our REFER in flight
 	transferOf string              // the call whose REFER placed this one

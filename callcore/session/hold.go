@@ -5,6 +5,7 @@ import (
 
 	"github.com/callbus/callbus/callcore"
 	"github.com/callbus/callbus/callcore/events"
+	"github.com/callbus/callbus/callcore/sdp"
 )
 
 // holdCall serves HoldCall: a re-INVITE with our last SDP turned sendonly,
@@ -17,7 +18,7 @@ func (s *Sessions) holdCall(st *step) error {
 	case c.pending != opNone:
 		return invalidState(c, "a hold or resume is already in progress")
 	}
-	offer, err := rewriteDirection(c.localSDP, events.MediaSendOnly)
+	offer, err := reoffer(c.localSDP, sdp.SendOnly)
 	if err != nil {
 		return &callcore.Error{Code: callcore.CodeInternal, Message: "call " + c.id + ": hold offer", Err: err}
 	}
@@ -39,7 +40,7 @@ func (s *Sessions) resumeCall(st *step) error {
 	case c.pending != opNone:
 		return invalidState(c, "a hold or resume is already in progress")
 	}
-	offer, err := rewriteDirection(c.localSDP, events.MediaSendRecv)
+	offer, err := reoffer(c.localSDP, sdp.SendRecv)
 	if err != nil {
 		return &callcore.Error{Code: callcore.CodeInternal, Message: "call " + c.id + ": resume offer", Err: err}
 	}
@@ -76,7 +77,7 @@ func (s *Sessions) reinviteFailed(st *step, e *events.DialogError) {
 	c := st.c
 	op := c.pending
 	c.pending = opNone
-	if prev, err := setDirection(c.localSDP, c.prevDir); err == nil {
+	if prev, err := sdp.SetDirection(c.localSDP, c.prevDir); err == nil {
 		c.localSDP = prev
 	}
 	s.log.Info("re-INVITE refused", "session_id", c.id, "error", e.Error, "error_code", e.ErrorCode)
@@ -115,11 +116,11 @@ func (s *Sessions) onReinviteReceived(st *step, e *events.ReinviteReceived) {
 		return
 	}
 	remote := sdpDirection(e.SDP)
-	want := events.MediaSendRecv
+	want := sdp.SendRecv
 	if c.localHold {
-		want = events.MediaSendOnly
+		want = sdp.SendOnly
 	}
-	answer, err := rewriteDirection(c.localSDP, intersectDirection(want, mirrorDirection(remote)))
+	answer, err := reoffer(c.localSDP, want.Intersect(remote.Mirror()))
 	if err != nil {
 		s.log.Warn("re-INVITE not answerable", "session_id", c.id, "error", err)
 		reject(500)
@@ -128,7 +129,7 @@ func (s *Sessions) onReinviteReceived(st *step, e *events.ReinviteReceived) {
 	c.localSDP, c.remoteSDP = answer, e.SDP
 	st.emit(&events.UpdateMediaStream{SessionRef: ref(c.id), LocalSDP: answer, RemoteSDP: e.SDP})
 	st.emit(&events.AcceptCall{SessionRef: ref(c.id), SDPAnswer: answer})
-	held := remote == events.MediaSendOnly || remote == events.MediaInactive
+	held := remote == sdp.SendOnly || remote == sdp.Inactive
 	if held == c.remoteHold {
 		return
 	}

@@ -12,7 +12,7 @@ import (
 // originVersion returns the version field of the o= line of sdp.
 func originVersion(t *testing.T, sdp string) string {
 	t.Helper()
-	for _, l := range splitSDP(sdp).lines {
+	for _, l := range strings.Split(sdp, "\n") {
 		if strings.HasPrefix(l, "o=") {
 			if f := strings.Fields(l); len(f) == 6 {
 				return f[2]
@@ -124,7 +124,7 @@ func TestReinviteReceived(t *testing.T) {
 		got := h.expect(id, "media:UpdateMediaStream", "dialog:AcceptCall")
 		upd, acc := got[0].ev.(*events.UpdateMediaStream), got[1].ev.(*events.AcceptCall)
 		version++
-		if d := sdpDirection(acc.SDPAnswer); d != s.answer || upd.LocalSDP != acc.SDPAnswer || upd.RemoteSDP != offer(s.remote) {
+		if d := sdpDirection(acc.SDPAnswer); string(d) != s.answer || upd.LocalSDP != acc.SDPAnswer || upd.RemoteSDP != offer(s.remote) {
 			t.Fatalf("remote=%s: answer direction %s, want %s; UpdateMediaStream %+v", s.remote, d, s.answer, upd)
 		}
 		if v := originVersion(t, acc.SDPAnswer); v != strconv.Itoa(version) {
