@@ -189,6 +189,14 @@ type CallUpdated struct {
 // Type returns "CallUpdated".
 func (*CallUpdated) Type() string { return "CallUpdated" }
 
+func (e *CallUpdated) appendData(b []byte) []byte {
+	b = append(b, `{"session_id":`...)
+	b = appendString(b, e.SessionID)
+	b = append(b, `,"call":`...)
+	b = e.Call.AppendJSON(b)
+	return append(b, '}')
+}
+
 // RegistrationChanged reports a change of the state of a registration made
 // with CmdRegister: Status e.g. "registered" or "failed", Expires the
 // lifetime granted in seconds, Error why it failed.

@@ -1,10 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -132,6 +134,40 @@ func wantCode(t testing.TB, err error, code callcore.Code, field string) {
 	if ce.Code != code || ce.Field != field {
 		t.Fatalf("err = %s field %q (%v), want %s field %q", ce.Code, ce.Field, ce, code, field)
 	}
+}
+
+// allFrames returns every stored frame in seq order, read from the chunks.
+func allFrames(t testing.TB, s *Store) [][]byte {
+	t.Helper()
+	rows, err := s.rdb.QueryContext(ctxT(t), `SELECT seq, frames FROM events`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	type ev struct {
+		seq   uint64
+		frame []byte
+	}
+	var all []ev
+	for rows.Next() {
+		var first int64
+		var frames []byte
+		if err := rows.Scan(&first, &frames); err != nil {
+			t.Fatal(err)
+		}
+		if err := readChunk(frames, uint64(first), func(seq uint64, f []byte) bool {
+			all = append(all, ev{seq, f})
+			return true
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	slices.SortFunc(all, func(a, b ev) int { return cmp.Compare(a.seq, b.seq) })
+	out := make([][]byte, len(all))
+	for i, e := range all {
+		out[i] = e.frame
+	}
+	return out
 }
 
 // t0 is when the tests' calls start. The tests play the session: the

@@ -1,12 +1,14 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,7 +20,7 @@ import (
 // queries are the read statements, prepared once on the read pool.
 type queries struct {
 	call, calls, callsAfter, callsState, callsStateAfter *sql.Stmt
-	callSip, callEvents, callEventsNoSip                 *sql.Stmt
+	callSip, callEvents                                  *sql.Stmt
 	recording, recordings, recordingsAfter               *sql.Stmt
 	registration, registrations                          *sql.Stmt
 	all                                                  []*sql.Stmt
@@ -39,13 +41,9 @@ func (q *queries) prepare(ctx context.Context, db *sql.DB) error {
 		{&q.callsState, callCols + `WHERE state = ?` + page},
 		{&q.callsStateAfter, callCols + `WHERE state = ? AND (created_at, id) < (?, ?)` + page},
 		{&q.callSip, `SELECT sip_call_id FROM calls WHERE id = ?`},
-		// Two index range scans merged by seq: the events attributed to the
-		// call and those of its SIP Call-ID.
-		{&q.callEvents, `SELECT seq, frame FROM events WHERE seq IN (
-			SELECT seq FROM events WHERE call_id = ?1 AND seq > ?2
-			UNION SELECT seq FROM events WHERE sip_call_id = ?3 AND seq > ?2)
-			ORDER BY seq LIMIT ?4`},
-		{&q.callEventsNoSip, `SELECT seq, frame FROM events WHERE call_id = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3`},
+		// The chunks of the call's flow and of its SIP Call-ID's, by their
+		// first seq; CallEvents merges their events.
+		{&q.callEvents, `SELECT seq, frames FROM events WHERE flow IN (?1, ?2) AND last_seq > ?3 ORDER BY seq`},
 		{&q.recording, recCols + `WHERE id = ?`},
 		{&q.recordings, recCols + page},
 		{&q.recordingsAfter, recCols + `WHERE (created_at, id) < (?, ?)` + page},
@@ -297,29 +295,56 @@ func (s *Store) CallEvents(ctx context.Context, id string, afterSeq uint64, limi
 	if err != nil {
 		return nil, fmt.Errorf("store: events of call %s: %w", id, err)
 	}
-	var rows *sql.Rows
+	sipFlow := "\x00" // a flow key no chunk has
 	if sip.String != "" {
-		rows, err = s.q.callEvents.QueryContext(ctx, id, int64(afterSeq), sip.String, limit)
-	} else {
-		rows, err = s.q.callEventsNoSip.QueryContext(ctx, id, int64(afterSeq), limit)
+		sipFlow = sipKey(sip.String)
 	}
+	rows, err := s.q.callEvents.QueryContext(ctx, id, sipFlow, int64(afterSeq))
 	if err != nil {
 		return nil, fmt.Errorf("store: events of call %s: %w", id, err)
 	}
 	defer rows.Close()
+	// Chunks come by first seq, but the chunks of the two flows in one
+	// batch interleave: once limit events are collected, a chunk that
+	// starts past the limit-th seq can hold none of the first limit.
 	var out []Event
+	sorted := true
 	for rows.Next() {
-		var e Event
-		var seq int64
-		var frame []byte
-		if err := rows.Scan(&seq, &frame); err != nil {
+		var first int64
+		var frames []byte
+		if err := rows.Scan(&first, &frames); err != nil {
 			return nil, fmt.Errorf("store: events of call %s: %w", id, err)
 		}
-		e.Seq, e.Frame = uint64(seq), frame
-		out = append(out, e)
+		if len(out) >= limit {
+			if !sorted {
+				slices.SortFunc(out, func(a, b Event) int { return cmp.Compare(a.Seq, b.Seq) })
+				sorted = true
+			}
+			if uint64(first) > out[limit-1].Seq {
+				break
+			}
+		}
+		err := readChunk(frames, uint64(first), func(seq uint64, frame []byte) bool {
+			if seq > afterSeq {
+				if n := len(out); n > 0 && out[n-1].Seq > seq {
+					sorted = false
+				}
+				out = append(out, Event{Seq: seq, Frame: frame})
+			}
+			return true
+		})
+		if err != nil {
+			return nil, fmt.Errorf("store: events of call %s: chunk at seq %d: %w", id, first, err)
+		}
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("store: events of call %s: %w", id, err)
+	}
+	if !sorted {
+		slices.SortFunc(out, func(a, b Event) int { return cmp.Compare(a.Seq, b.Seq) })
+	}
+	if len(out) > limit {
+		out = out[:limit:limit]
 	}
 	return out, nil
 }

@@ -20,16 +20,14 @@ const schemaVersion = 2
 // The schema. Times are Unix nanoseconds (UTC); empty strings are NULL in
 // the indexed columns so the indexes stay small.
 //
-// An event row is its frame and what the queries look it up by: the frame
-// holds its id, time, channel, type, session and cause already, and each
-// column more is bound, stored and checkpointed for every event.
-//
-// events.call_id is the call the writer attributed the event to when it
-// stored it (its session, or the call of its SIP Call-ID, transaction or
-// cause); events.sip_call_id is the SIP Call-ID of a SIP transport event
-// (from its headers, else its transaction, else its cause). A call's flow
-// is the union of both, which also catches the SIP events published before
-// the session that owns their Call-ID existed (an incoming INVITE).
+// Events are stored in chunks (chunk.go): a row holds the frames, byte
+// for byte, of the events of one flow in one batch, seq through last_seq.
+// A flow is the call (session id) the writer attributed the events to (its
+// session, or the call of its SIP Call-ID, transaction or cause), else
+// "sip:" + the SIP Call-ID of a SIP transport event no call claimed yet
+// (an incoming INVITE comes before its session), else "" for events of no
+// call. A call's flow is the chunks of its id and of "sip:" + its Call-ID.
+// meta's last_seq is the highest seq stored.
 const schema = `
 CREATE TABLE IF NOT EXISTS meta (
 	key   TEXT PRIMARY KEY,
@@ -47,13 +45,13 @@ CREATE TABLE IF NOT EXISTS calls (
 CREATE INDEX IF NOT EXISTS calls_created ON calls (created_at DESC, id DESC);
 CREATE INDEX IF NOT EXISTS calls_state ON calls (state, created_at DESC, id DESC);
 CREATE TABLE IF NOT EXISTS events (
-	seq         INTEGER PRIMARY KEY,
-	call_id     TEXT,
-	sip_call_id TEXT,
-	frame       BLOB NOT NULL
+	id       INTEGER PRIMARY KEY,
+	flow     TEXT NOT NULL,
+	seq      INTEGER NOT NULL,
+	last_seq INTEGER NOT NULL,
+	frames   BLOB NOT NULL
 );
-CREATE INDEX IF NOT EXISTS events_call ON events (call_id, seq) WHERE call_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS events_sip ON events (sip_call_id, seq) WHERE sip_call_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_flow ON events (flow, last_seq);
 CREATE TABLE IF NOT EXISTS recordings (
 	id          TEXT PRIMARY KEY,
 	call_id     TEXT NOT NULL,
@@ -97,12 +95,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	}
 	defer tx.Rollback()
 	if v.String == "1" {
-		// Version 1 kept columns that the frame holds (id, time, channel,
-		// type, session_id, cause): copy the rows into the narrow table.
-		if _, err := tx.ExecContext(ctx, `CREATE TABLE events_v2 (seq INTEGER PRIMARY KEY, call_id TEXT, sip_call_id TEXT, frame BLOB NOT NULL);
-			INSERT INTO events_v2 SELECT seq, call_id, sip_call_id, frame FROM events;
-			DROP TABLE events;
-			ALTER TABLE events_v2 RENAME TO events;`); err != nil {
+		if err := migrateV1(ctx, tx); err != nil {
 			return fmt.Errorf("migrate from version 1: %w", err)
 		}
 	}
@@ -115,6 +108,52 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("migrate: %w", err)
+	}
+	return nil
+}
+
+// migrateV1 moves version 1's events, one row per event, into chunks of
+// one event each under the flow the row was attributed to, and records
+// their last seq.
+func migrateV1(ctx context.Context, tx *sql.Tx) error {
+	if _, err := tx.ExecContext(ctx, `ALTER TABLE events RENAME TO events_v1;
+		DROP INDEX IF EXISTS events_call; DROP INDEX IF EXISTS events_sip;`); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, schema); err != nil {
+		return err
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT seq, call_id, sip_call_id, frame FROM events_v1 ORDER BY seq`)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var last int64
+	var chunk []byte
+	for rows.Next() {
+		var seq int64
+		var call, sip sql.NullString
+		var frame []byte
+		if err := rows.Scan(&seq, &call, &sip, &frame); err != nil {
+			return err
+		}
+		chunk = appendChunkFrame(chunk[:0], uint64(seq), uint64(seq), frame)
+		if _, err := tx.ExecContext(ctx, insertChunkSQL, flowKey(attribution{call: call.String, sip: sip.String}), seq, seq, chunk); err != nil {
+			return err
+		}
+		last = seq
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	rows.Close()
+	if _, err := tx.ExecContext(ctx, `DROP TABLE events_v1`); err != nil {
+		return err
+	}
+	if last > 0 {
+		if _, err := tx.ExecContext(ctx, setLastSeqSQL, strconv.FormatInt(last, 10)); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -157,11 +196,7 @@ func (s *Store) endOrphans(ctx context.Context) error {
 	if len(orphans) == 0 {
 		return nil
 	}
-	var node sql.NullString
-	_ = s.wdb.QueryRowContext(ctx, `SELECT json_extract(CAST(frame AS TEXT), '$.node') FROM events ORDER BY seq DESC LIMIT 1`).Scan(&node)
-	if node.String == "" {
-		node.String = "local"
-	}
+	node := s.lastNode(ctx)
 	tx, err := s.wdb.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("end live calls: %w", err)
@@ -174,7 +209,7 @@ func (s *Store) endOrphans(ctx context.Context) error {
 		c := o.call
 		c.State, c.EndReason, c.EndedAt = callcore.StateTerminated, callcore.EndFailed, now
 		ev := &events.CallEnded{SessionRef: events.SessionRef{SessionID: o.id}, Reason: string(callcore.EndFailed), Message: restartMessage}
-		env := events.Envelope{Seq: seq, ID: s.ids.next(), Time: now, Node: node.String}
+		env := events.Envelope{Seq: seq, ID: s.ids.next(), Time: now, Node: node}
 		frame, err := events.Marshal(env, ev)
 		if err != nil {
 			return fmt.Errorf("end live call %s: %w", o.id, err)
@@ -183,18 +218,17 @@ func (s *Store) endOrphans(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("end live call %s: %w", o.id, err)
 		}
-		if _, err := tx.ExecContext(ctx, insertEventSQL, seq, o.id, nil, frame); err != nil {
-			return fmt.Errorf("end live call %s: %w", o.id, err)
-		}
+		chunk := appendChunkFrame(nil, seq, seq, frame)
 		// The call's row is its latest CallUpdated, in the history too.
 		seq++
 		up := &events.CallUpdated{SessionRef: events.SessionRef{SessionID: o.id}, Call: c}
-		uenv := events.Envelope{Seq: seq, ID: s.ids.next(), Time: now, Node: node.String, Cause: env.ID}
+		uenv := events.Envelope{Seq: seq, ID: s.ids.next(), Time: now, Node: node, Cause: env.ID}
 		uframe, err := events.Marshal(uenv, up)
 		if err != nil {
 			return fmt.Errorf("end live call %s: %w", o.id, err)
 		}
-		if _, err := tx.ExecContext(ctx, insertEventSQL, seq, o.id, nil, uframe); err != nil {
+		chunk = appendChunkFrame(chunk, seq-1, seq, uframe)
+		if _, err := tx.ExecContext(ctx, insertChunkSQL, o.id, seq-1, seq, chunk); err != nil {
 			return fmt.Errorf("end live call %s: %w", o.id, err)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE calls SET state = ?, seq = ?, note = ?, call = ? WHERE id = ?`,
@@ -203,6 +237,9 @@ func (s *Store) endOrphans(ctx context.Context) error {
 		}
 		s.log.Warn("call left live by the previous run marked failed", "session_id", o.id, "seq", seq)
 	}
+	if _, err := tx.ExecContext(ctx, setLastSeqSQL, strconv.FormatUint(seq, 10)); err != nil {
+		return fmt.Errorf("end live calls: %w", err)
+	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("end live calls: %w", err)
 	}
@@ -210,21 +247,40 @@ func (s *Store) endOrphans(ctx context.Context) error {
 	return nil
 }
 
-const insertEventSQL = `INSERT INTO events (seq, call_id, sip_call_id, frame) VALUES (?, ?, ?, ?) ON CONFLICT (seq) DO NOTHING`
+// lastNode returns the node of the newest stored event, "local" if none.
+func (s *Store) lastNode(ctx context.Context) string {
+	var first int64
+	var frames []byte
+	if err := s.wdb.QueryRowContext(ctx, `SELECT seq, frames FROM events ORDER BY id DESC LIMIT 1`).Scan(&first, &frames); err != nil {
+		return "local"
+	}
+	var last []byte
+	_ = readChunk(frames, uint64(first), func(_ uint64, f []byte) bool { last = f; return true })
+	var env struct {
+		Node string `json:"node"`
+	}
+	if json.Unmarshal(last, &env) != nil || env.Node == "" {
+		return "local"
+	}
+	return env.Node
+}
 
-// insertEventsSQL is insertEventSQL for n rows at once.
-func insertEventsSQL(n int) string {
+const insertChunkSQL = `INSERT INTO events (flow, seq, last_seq, frames) VALUES (?, ?, ?, ?)`
+
+// insertChunksSQL is insertChunkSQL for n rows at once.
+func insertChunksSQL(n int) string {
 	var b strings.Builder
-	b.WriteString(`INSERT INTO events (seq, call_id, sip_call_id, frame) VALUES `)
+	b.WriteString(`INSERT INTO events (flow, seq, last_seq, frames) VALUES `)
 	for i := range n {
 		if i > 0 {
 			b.WriteByte(',')
 		}
 		b.WriteString("(?, ?, ?, ?)")
 	}
-	b.WriteString(" ON CONFLICT (seq) DO NOTHING")
 	return b.String()
 }
+
+const setLastSeqSQL = `INSERT INTO meta (key, value) VALUES ('last_seq', ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`
 
 const upsertCallSQL = `INSERT INTO calls (id, created_at, state, seq, sip_call_id, call) VALUES (?, ?, ?, ?, ?, ?)
 	ON CONFLICT (id) DO UPDATE SET created_at = excluded.created_at, state = excluded.state, seq = excluded.seq,

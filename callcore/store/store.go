@@ -24,6 +24,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -165,12 +166,20 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		s.closeDBs()
 		return nil, fmt.Errorf("store: open %s: prepare: %w", path, err)
 	}
-	var last sql.NullInt64
-	if err := s.wdb.QueryRowContext(ctx, `SELECT max(seq) FROM events`).Scan(&last); err != nil {
+	var last sql.NullString
+	err = s.wdb.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'last_seq'`).Scan(&last)
+	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		s.closeDBs()
 		return nil, fmt.Errorf("store: open %s: last seq: %w", path, err)
 	}
-	s.lastSeq.Store(uint64(last.Int64))
+	if last.Valid {
+		n, perr := strconv.ParseUint(last.String, 10, 64)
+		if perr != nil {
+			s.closeDBs()
+			return nil, fmt.Errorf("store: open %s: last seq %q: %w", path, last.String, perr)
+		}
+		s.lastSeq.Store(n)
+	}
 	if err := s.endOrphans(ctx); err != nil {
 		s.closeDBs()
 		return nil, fmt.Errorf("store: open %s: %w", path, err)

@@ -723,3 +723,53 @@ func TestMigrateFromVersion1(t *testing.T) {
 		t.Fatalf("call after the migration: %+v", got)
 	}
 }
+
+// Paging through a flow whose events are stored under two keys (the call,
+// and the SIP Call-ID of SIP events no call claimed) in chunks that
+// interleave, in one batch and across batches: every page is the next
+// events by seq, with no hole and no duplicate.
+func TestCallEventsPagesAcrossChunks(t *testing.T) {
+	b, s := attached(t, Config{BatchInterval: time.Hour}, bus.Config{})
+	const id, sip = "n1.pages", "sip-pages@x"
+	bustest.Publish(t, b, upd(ringingCall(id, sip)))
+	for round := range 4 {
+		for i := range 5 {
+			// A SIP message of the Call-ID that no transaction or cause ties
+			// to the call: stored under the Call-ID's key.
+			bustest.Publish(t, b, &events.SipMessageReceived{Method: "OPTIONS", Headers: hdrs(sip),
+				TransactionID: fmt.Sprintf("st_%d_%d", round, i)})
+			bustest.Publish(t, b, &events.CallStateChanged{SessionRef: ref(id), NewState: "ringing"})
+		}
+		syncT(t, s) // a batch per round
+	}
+	all := callEvents(t, s, id)
+	if len(all) != 41 {
+		t.Fatalf("%d events, want 41: %v", len(all), types(t, all))
+	}
+	for i := 1; i < len(all); i++ {
+		if all[i].Seq != all[i-1].Seq+1 {
+			t.Fatalf("flow not contiguous at %d: %d after %d", i, all[i].Seq, all[i-1].Seq)
+		}
+	}
+	for _, limit := range []int{1, 3, 7, 40} {
+		var got []Event
+		after := uint64(0)
+		for {
+			page, err := s.CallEvents(ctxT(t), id, after, limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(page) == 0 {
+				break
+			}
+			if len(page) > limit {
+				t.Fatalf("limit=%d: a page of %d", limit, len(page))
+			}
+			got = append(got, page...)
+			after = page[len(page)-1].Seq
+		}
+		if !sameEvents(got, all) {
+			t.Fatalf("limit=%d: pages give %d events, want the %d of the flow", limit, len(got), len(all))
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/callbus/callbus/callcore"
@@ -28,7 +29,11 @@ type writer struct {
 	size     int
 
 	// The batch being built.
-	events  []eventRow
+	chunks  []chunkBuf          // the batch's events, one chunk per flow key
+	chunkOf map[string]int      // flow key → index in chunks
+	spare   [][]byte            // chunk buffers of earlier batches, reused
+	n       int                 // events in the batch
+	first   uint64              // the seq of the batch's first event
 	dirty   map[string]*callRow // the latest CallUpdated of each call in the batch
 	recs    []Recording
 	regs    []regOp
@@ -40,18 +45,19 @@ type writer struct {
 	txs     *genMap[string, attribution] // transaction id → attribution
 	causes  *genMap[events.ID, attribution]
 
-	ins  struct{ event, events, call, rec, reg, regChanged, unreg, gap *sql.Stmt }
-	args []any // reused arguments of ins.events
+	ins  struct{ chunk, chunks, lastSeq, call, rec, reg, regChanged, unreg, gap *sql.Stmt }
+	args []any // reused arguments of ins.chunks
 }
 
-// eventsPerInsert is how many events one multi-row INSERT writes: one
-// statement per 64 rows costs a fraction of 64 statements.
-const eventsPerInsert = 64
+// chunksPerInsert is how many chunks one multi-row INSERT writes: one
+// statement for 64 rows costs a fraction of 64 statements.
+const chunksPerInsert = 64
 
-type eventRow struct {
-	seq       uint64
-	call, sip string
-	frame     []byte // shared with the bus's other taps: never modified
+// chunkBuf is a chunk being built: the events of one flow key in a batch.
+type chunkBuf struct {
+	key         string
+	first, last uint64
+	b           []byte
 }
 
 type regOp struct {
@@ -77,6 +83,7 @@ func newWriter(s *Store) *writer {
 		interval: s.cfg.BatchInterval,
 		size:     s.cfg.BatchSize,
 		dirty:    make(map[string]*callRow),
+		chunkOf:  make(map[string]int),
 		applied:  s.committed.Load(),
 		sipCall:  newGenMap[string, string](1 << 14),
 		txs:      newGenMap[string, attribution](1 << 14),
@@ -91,8 +98,9 @@ func (w *writer) prepare(ctx context.Context) error {
 		dst **sql.Stmt
 		sql string
 	}{
-		{&w.ins.event, insertEventSQL},
-		{&w.ins.events, insertEventsSQL(eventsPerInsert)},
+		{&w.ins.chunk, insertChunkSQL},
+		{&w.ins.chunks, insertChunksSQL(chunksPerInsert)},
+		{&w.ins.lastSeq, setLastSeqSQL},
 		{&w.ins.call, upsertCallSQL},
 		{&w.ins.rec, upsertRecordingSQL},
 		{&w.ins.reg, upsertRegistrationSQL},
@@ -111,7 +119,7 @@ func (w *writer) prepare(ctx context.Context) error {
 }
 
 func (w *writer) closeStmts() {
-	for _, st := range []*sql.Stmt{w.ins.event, w.ins.events, w.ins.call, w.ins.rec, w.ins.reg, w.ins.regChanged, w.ins.unreg, w.ins.gap} {
+	for _, st := range []*sql.Stmt{w.ins.chunk, w.ins.chunks, w.ins.lastSeq, w.ins.call, w.ins.rec, w.ins.reg, w.ins.regChanged, w.ins.unreg, w.ins.gap} {
 		if st != nil {
 			st.Close()
 		}
@@ -154,7 +162,7 @@ func (w *writer) run(recs <-chan bus.Record) {
 				timer.Reset(w.interval)
 				armed = true
 			}
-			if len(w.events) >= w.size || w.syncWaiting() {
+			if w.n >= w.size || w.syncWaiting() {
 				commit()
 			}
 		case <-timer.C:
@@ -203,7 +211,7 @@ func (w *writer) add(r bus.Record) {
 		return
 	}
 	at := w.attribute(env, ev)
-	w.events = append(w.events, eventRow{seq: env.Seq, call: at.call, sip: at.sip, frame: frame})
+	w.addFrame(flowKey(at), env.Seq, frame)
 	w.stored = env.Seq
 	switch e := ev.(type) {
 	case *events.CallUpdated:
@@ -273,7 +281,7 @@ func (w *writer) attribute(env events.Envelope, ev events.Event) attribution {
 }
 
 func (w *writer) pending() bool {
-	return len(w.events) > 0 || len(w.gaps) > 0 || len(w.dirty) > 0 || len(w.recs) > 0 || len(w.regs) > 0
+	return w.n > 0 || len(w.gaps) > 0 || len(w.dirty) > 0 || len(w.recs) > 0 || len(w.regs) > 0
 }
 
 // commit writes the batch in one transaction and tells Sync.
@@ -288,7 +296,7 @@ func (w *writer) commit() {
 	if err := w.write(); err != nil {
 		w.drop(err)
 	} else if d := time.Since(start); d > time.Second {
-		w.s.log.Warn("store: slow commit", "events", len(w.events), "took", d)
+		w.s.log.Warn("store: slow commit", "events", w.n, "chunks", len(w.chunks), "took", d)
 	}
 	w.reset()
 }
@@ -296,10 +304,10 @@ func (w *writer) commit() {
 // drop reports a batch that could not be written: its events are lost to
 // the store, and it says so.
 func (w *writer) drop(err error) {
-	if len(w.events) > 0 {
-		w.s.lost.Add(uint64(len(w.events)))
+	if w.n > 0 {
+		w.s.lost.Add(uint64(w.n))
 		w.s.log.Error("store: batch not written; its events are lost to the store", "err", err,
-			"from_seq", w.events[0].seq, "to_seq", w.events[len(w.events)-1].seq, "events", len(w.events))
+			"from_seq", w.first, "to_seq", w.stored, "events", w.n)
 	}
 	w.reset()
 }
@@ -307,8 +315,15 @@ func (w *writer) drop(err error) {
 // reset clears the batch and publishes the applied seq.
 func (w *writer) reset() {
 	stored := w.stored
-	clear(w.events) // let the frames go
-	w.events = w.events[:0]
+	for i := range w.chunks {
+		if cap(w.chunks[i].b) <= maxSpareChunk {
+			w.spare = append(w.spare, w.chunks[i].b[:0])
+		}
+	}
+	clear(w.chunks)
+	w.chunks = w.chunks[:0]
+	clear(w.chunkOf)
+	w.n = 0
 	clear(w.dirty)
 	w.recs = w.recs[:0]
 	w.regs = w.regs[:0]
@@ -324,26 +339,31 @@ func (w *writer) write() error {
 		return fmt.Errorf("begin: %w", err)
 	}
 	defer tx.Rollback()
-	rest := w.events
-	if len(rest) >= eventsPerInsert {
-		many := tx.StmtContext(ctx, w.ins.events)
-		for ; len(rest) >= eventsPerInsert; rest = rest[eventsPerInsert:] {
+	rest := w.chunks
+	if len(rest) >= chunksPerInsert {
+		many := tx.StmtContext(ctx, w.ins.chunks)
+		for ; len(rest) >= chunksPerInsert; rest = rest[chunksPerInsert:] {
 			w.args = w.args[:0]
-			for i := range eventsPerInsert {
-				w.args = appendEventArgs(w.args, &rest[i])
+			for i := range chunksPerInsert {
+				w.args = appendChunkArgs(w.args, &rest[i])
 			}
 			if _, err := many.ExecContext(ctx, w.args...); err != nil {
-				return fmt.Errorf("insert events %d-%d: %w", rest[0].seq, rest[eventsPerInsert-1].seq, err)
+				return fmt.Errorf("insert events %d-%d: %w", rest[0].first, rest[chunksPerInsert-1].last, err)
 			}
 		}
 	}
 	if len(rest) > 0 {
-		one := tx.StmtContext(ctx, w.ins.event)
+		one := tx.StmtContext(ctx, w.ins.chunk)
 		for i := range rest {
-			w.args = appendEventArgs(w.args[:0], &rest[i])
+			w.args = appendChunkArgs(w.args[:0], &rest[i])
 			if _, err := one.ExecContext(ctx, w.args...); err != nil {
-				return fmt.Errorf("insert event %d: %w", rest[i].seq, err)
+				return fmt.Errorf("insert events %d-%d: %w", rest[i].first, rest[i].last, err)
 			}
+		}
+	}
+	if w.stored > 0 {
+		if _, err := tx.StmtContext(ctx, w.ins.lastSeq).ExecContext(ctx, strconv.FormatUint(w.stored, 10)); err != nil {
+			return fmt.Errorf("last seq: %w", err)
 		}
 	}
 	clear(w.args) // let the frames go
@@ -396,8 +416,33 @@ func (w *writer) write() error {
 	return nil
 }
 
-func appendEventArgs(args []any, e *eventRow) []any {
-	return append(args, int64(e.seq), nullStr(e.call), nullStr(e.sip), e.frame)
+func appendChunkArgs(args []any, c *chunkBuf) []any {
+	return append(args, c.key, int64(c.first), int64(c.last), c.b)
+}
+
+// maxSpareChunk bounds the chunk buffers kept for the next batch, so that
+// one burst of a huge flow does not pin its memory.
+const maxSpareChunk = 64 << 10
+
+// addFrame appends an event's frame to the batch's chunk of key.
+func (w *writer) addFrame(key string, seq uint64, frame []byte) {
+	if w.n == 0 {
+		w.first = seq
+	}
+	w.n++
+	i, ok := w.chunkOf[key]
+	if !ok {
+		var b []byte
+		if n := len(w.spare); n > 0 {
+			b, w.spare = w.spare[n-1], w.spare[:n-1]
+		}
+		i = len(w.chunks)
+		w.chunks = append(w.chunks, chunkBuf{key: key, first: seq, b: b})
+		w.chunkOf[key] = i
+	}
+	c := &w.chunks[i]
+	c.b = appendChunkFrame(c.b, c.first, seq, frame)
+	c.last = seq
 }
 
 // genMap is a bounded map that forgets its oldest half: two generations,
