@@ -102,7 +102,7 @@ func waitOutcome(t *testing.T, r *busRecorder, session string) (*events.MediaStr
 	t.Helper()
 	var started *events.MediaStreamStarted
 	var failed *events.MediaError
-	checkFor(t, 5*time.Second, func() error {
+	bustest.CheckFor(t, 5*time.Second, func() error {
 		for _, ev := range r.Events() {
 			if events.SessionOf(ev) != session {
 				continue
@@ -121,8 +121,6 @@ func waitOutcome(t *testing.T, r *busRecorder, session string) (*events.MediaStr
 	})
 	return started, failed
 }
-
-func checkFor(t *testing.T, total time.Duration, fn func() error) { bustest.CheckFor(t, total, fn) }
 
 func ref(session string) events.SessionRef { return events.SessionRef{SessionID: session} }
 

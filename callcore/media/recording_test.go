@@ -13,6 +13,7 @@ import (
 
 	"github.com/callbus/callbus/callcore/audio"
 	"github.com/callbus/callbus/callcore/events"
+	"github.com/callbus/callbus/internal/bustest"
 )
 
 // A recording holds what was received on the left (a 1 kHz tone sent by
@@ -221,7 +222,7 @@ func TestRecordingFailures(t *testing.T) {
 		if f.ErrorCode != ErrorCodeRecordingFailed || !strings.Contains(f.Error, "disk on fire") {
 			t.Fatalf("MediaError %+v", f)
 		}
-		checkFor(t, 5*time.Second, func() error {
+		bustest.CheckFor(t, 5*time.Second, func() error {
 			if mi, _ := e.media.Stream(id); mi.Recording || !sink.isClosed() {
 				return errors.New("the failed recording is still attached or open")
 			}

@@ -3,7 +3,6 @@ package rtp
 import (
 	"net/netip"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 
@@ -54,8 +53,6 @@ func all[T events.Event](r *recorder, session string) []T { return bustest.All[T
 func waitFor[T events.Event](t testing.TB, r *recorder, session string) T {
 	return bustest.WaitFor[T](t, r, session)
 }
-
-func checkFor(t *testing.T, total time.Duration, fn func() error) { bustest.CheckFor(t, total, fn) }
 
 func publish(t testing.TB, b bus.Bus, ev events.Event) { bustest.Publish(t, b, ev) }
 

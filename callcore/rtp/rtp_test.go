@@ -14,6 +14,7 @@ import (
 
 	"github.com/callbus/callbus/callcore/bus"
 	"github.com/callbus/callbus/callcore/events"
+	"github.com/callbus/callbus/internal/bustest"
 )
 
 func start(session string, port int) *events.StartRtpStream {
@@ -78,7 +79,7 @@ func TestStreamBindsCountsAndStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	sendTo(t, port+1, rr)
-	checkFor(t, 5e9, func() error {
+	bustest.CheckFor(t, 5e9, func() error {
 		info, ok := h.Stream("s1")
 		if !ok {
 			return errors.New("no stream")
@@ -237,7 +238,7 @@ func TestReconfigure(t *testing.T) {
 	re := &events.StartRtpStream{SessionRef: ref("s"), LocalPort: port, RemoteAddress: "192.0.2.7",
 		RemotePort: 5004, PayloadType: 8, Codec: "PCMA"}
 	publish(t, b, re)
-	checkFor(t, 5e9, func() error {
+	bustest.CheckFor(t, 5e9, func() error {
 		if n := len(all[*events.RtpStreamStarted](rec, "s")); n != 2 {
 			return fmt.Errorf("%d RtpStreamStarted, want 2", n)
 		}
@@ -268,7 +269,7 @@ func TestUpdate(t *testing.T) {
 	publish(t, b, start("s", 0))
 	waitFor[*events.RtpStreamStarted](t, rec, "s")
 	publish(t, b, &events.UpdateRtpStream{SessionRef: ref("s"), RemoteAddress: "198.51.100.9", RemotePort: 7078})
-	checkFor(t, 5e9, func() error {
+	bustest.CheckFor(t, 5e9, func() error {
 		info, _ := h.Stream("s")
 		if info.RemoteAddress != "198.51.100.9" || info.RemotePort != 7078 {
 			return fmt.Errorf("remote %s:%d", info.RemoteAddress, info.RemotePort)

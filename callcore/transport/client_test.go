@@ -6,12 +6,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/callbus/callbus/callcore/events"
+	"github.com/callbus/callbus/internal/bustest"
 )
 
 // phone is a sipgo peer that answers INVITEs as its X-Mode header says:
@@ -198,7 +198,7 @@ func TestOutgoingCancel(t *testing.T) {
 			if tc.mode == "hold" {
 				// Once the CANCEL was handed to the INVITE's reader, let the
 				// peer send its 100.
-				checkFor(t, waitTotal, time.Millisecond, func() error {
+				bustest.CheckFor(t, waitTotal, func() error {
 					tr.lanes.mu.Lock()
 					_, busy := tr.lanes.lanes[callID]
 					tr.lanes.mu.Unlock()

@@ -90,7 +90,7 @@ func matching[T events.Event](r *recorder, match func(T) bool) []T {
 func waitEvent[T events.Event](t *testing.T, r *recorder, what string, match func(T) bool) T {
 	t.Helper()
 	var found T
-	checkFor(t, waitTotal, 5*time.Millisecond, func() error {
+	bustest.CheckFor(t, waitTotal, func() error {
 		if m := matching(r, match); len(m) > 0 {
 			found = m[0]
 			return nil
@@ -116,9 +116,6 @@ func describe(evs []events.Event) string {
 	}
 	return "[" + strings.Join(parts, ", ") + "]"
 }
-
-// checkFor polls fn until it returns nil or total elapses.
-func checkFor(t *testing.T, total, _ time.Duration, fn func() error) { bustest.CheckFor(t, total, fn) }
 
 // publish publishes ev as the dialog layer would.
 func publish(t *testing.T, b bus.Bus, ev events.Event) { bustest.Publish(t, b, ev) }

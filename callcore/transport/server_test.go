@@ -7,12 +7,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/callbus/callbus/callcore/bus"
 	"github.com/callbus/callbus/callcore/events"
+	"github.com/callbus/callbus/internal/bustest"
 )
 
 const testSDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
@@ -368,7 +368,7 @@ func TestConcurrentCalls(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	checkFor(t, waitTotal, 10*time.Millisecond, func() error {
+	bustest.CheckFor(t, waitTotal, func() error {
 		invites := matching(rec, func(e *events.SipMessageReceived) bool { return e.Method == "INVITE" })
 		acks := matching(rec, func(e *events.SipMessageReceived) bool { return e.Method == "ACK" })
 		if len(invites) != calls || len(acks) != calls {
