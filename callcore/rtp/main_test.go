@@ -34,11 +34,7 @@ func newHub(t *testing.T, b bus.Bus, ports [2]int) *Hub {
 	if err := h.Open(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := h.Close(); err != nil {
-			t.Errorf("hub Close: %v", err)
-		}
-	})
+	t.Cleanup(func() { bustest.Close(t, "hub", h.Close) })
 	return h
 }
 

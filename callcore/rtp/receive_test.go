@@ -392,11 +392,7 @@ func TestLatchOnDualStackSocket(t *testing.T) {
 	if err := h.Open(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := h.Close(); err != nil {
-			t.Errorf("hub Close: %v", err)
-		}
-	})
+	t.Cleanup(func() { bustest.Close(t, "hub", h.Close) })
 	rec := record(t, b, events.ChannelRTPToMedia)
 	far := udp(t, 0)
 	port := startStream(t, b, rec, "s", 0) // nothing signalled: only the latch can help

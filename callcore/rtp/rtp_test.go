@@ -1,6 +1,7 @@
 package rtp
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -317,10 +318,10 @@ func TestCloseStopsStreams(t *testing.T) {
 	publish(t, b, start("b", 0))
 	pb := waitFor[*events.RtpStreamStarted](t, rec, "b").LocalPort
 
-	if err := h.Close(); err != nil {
+	if err := h.Close(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.Close(); err != nil {
+	if err := h.Close(t.Context()); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
 	for _, p := range []int{pa, pa + 1, pb, pb + 1} {
@@ -336,9 +337,43 @@ func TestCloseStopsStreams(t *testing.T) {
 	}
 }
 
+// A Close whose deadline has already passed drains nothing but still
+// closes every stream at once: the ports are free when it returns.
+func TestCloseAtTheDeadlineStillClosesStreams(t *testing.T) {
+	b := newBus(t)
+	h, err := New(Config{Host: loopback, Ports: freePairs(t, 2)}, b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	rec := record(t, b, events.ChannelRTPToMedia)
+	publish(t, b, start("a", 0))
+	pa := waitFor[*events.RtpStreamStarted](t, rec, "a").LocalPort
+	publish(t, b, start("b", 0))
+	pb := waitFor[*events.RtpStreamStarted](t, rec, "b").LocalPort
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	begin := time.Now()
+	first := h.Close(ctx) // may name readers not yet returned
+	if took := time.Since(begin); took > time.Second {
+		t.Errorf("Close with an ended ctx took %v", took)
+	}
+	for _, p := range []int{pa, pa + 1, pb, pb + 1} {
+		if err := canBind(p); err != nil {
+			t.Fatalf("port %d still bound after Close: %v", p, err)
+		}
+	}
+	if second := h.Close(t.Context()); second != first {
+		t.Fatalf("second Close = %v, want the first's %v", second, first)
+	}
+}
+
 // Close on a hub whose bus has already closed returns rather than hangs.
 // (The memory bus's Unsubscribe then waits for its ctx to end, so Close
-// takes its whole drain timeout, shortened here.)
+// takes its whole deadline, a short one here.)
 func TestCloseAfterBusClosed(t *testing.T) {
 	b, err := bus.New(bus.Config{})
 	if err != nil {
@@ -348,14 +383,15 @@ func TestCloseAfterBusClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.closeTimeout = 100 * time.Millisecond
 	if err := h.Open(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Close(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	_ = h.Close() // may report the bus's error; must return
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	_ = h.Close(ctx) // may report the bus's error; must return
 }
 
 func TestConfig(t *testing.T) {
@@ -397,10 +433,10 @@ func TestOpenRefusesForeignHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := h.Open(t.Context()); err == nil {
-		h.Close()
+		h.Close(t.Context())
 		t.Fatal("Open on an address that is not this machine's succeeded")
 	}
-	if err := h.Close(); err != nil {
+	if err := h.Close(t.Context()); err != nil {
 		t.Fatalf("Close after a failed Open: %v", err)
 	}
 }

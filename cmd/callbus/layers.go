@@ -24,9 +24,9 @@ type layers struct {
 	sessions  *session.Sessions
 	transport *transport.Transport
 	dialogs   *dialog.Dialogs
-	// opened holds what has been opened, in order; closeLayers closes it
-	// backwards.
-	opened []interface{ Close() error }
+	// opened holds the Close of what has been opened, in order;
+	// closeLayers calls them backwards.
+	opened []func(context.Context) error
 }
 
 // openLayers starts the stack from the bottom up, so that every layer is
@@ -61,14 +61,14 @@ func (m *Main) openLayers(ctx context.Context) error {
 	if err := m.layers.rtp.Open(ctx); err != nil {
 		return fmt.Errorf("rtp: %w", err)
 	}
-	m.layers.opened = append(m.layers.opened, m.layers.rtp)
+	m.layers.opened = append(m.layers.opened, m.layers.rtp.Close)
 	if m.layers.media, err = media.New(media.Config{ExternalIP: advertised, MediaDir: cfg.MediaDir}, b, log); err != nil {
 		return err
 	}
 	if err := m.layers.media.Open(ctx); err != nil {
 		return fmt.Errorf("media: %w", err)
 	}
-	m.layers.opened = append(m.layers.opened, m.layers.media)
+	m.layers.opened = append(m.layers.opened, func(context.Context) error { return m.layers.media.Close() })
 
 	tcfg := transport.Config{ExternalHost: cfg.ExternalIP.String()}
 	if !cfg.ExternalIP.IsValid() {
@@ -96,7 +96,7 @@ func (m *Main) openLayers(ctx context.Context) error {
 	if err := m.layers.sessions.Open(ctx); err != nil {
 		return fmt.Errorf("session: %w", err)
 	}
-	m.layers.opened = append(m.layers.opened, m.layers.sessions)
+	m.layers.opened = append(m.layers.opened, func(context.Context) error { return m.layers.sessions.Close() })
 
 	// The transport binds first, so that the dialog's Contact names the
 	// port taken; the dialog subscribes before anything is published, as
@@ -105,7 +105,7 @@ func (m *Main) openLayers(ctx context.Context) error {
 	if err := m.layers.transport.Open(ctx); err != nil {
 		return fmt.Errorf("sip transport: %w", err)
 	}
-	m.layers.opened = append(m.layers.opened, m.layers.transport)
+	m.layers.opened = append(m.layers.opened, func(context.Context) error { return m.layers.transport.Close() })
 	network := "udp"
 	if tcfg.UDPAddr == "" {
 		network = "tcp"
@@ -119,7 +119,7 @@ func (m *Main) openLayers(ctx context.Context) error {
 	if err := m.layers.dialogs.Open(ctx); err != nil {
 		return fmt.Errorf("dialog: %w", err)
 	}
-	m.layers.opened = append(m.layers.opened, m.layers.dialogs)
+	m.layers.opened = append(m.layers.opened, func(context.Context) error { return m.layers.dialogs.Close() })
 	m.logger.Info("sip listening", "udp", m.layers.transport.Addr("udp"), "tcp", m.layers.transport.Addr("tcp"))
 	return nil
 }
@@ -127,9 +127,9 @@ func (m *Main) openLayers(ctx context.Context) error {
 // closeLayers stops the stack in the reverse order of opening: first the
 // dialogs and the transport, so no new call comes in, then each layer
 // below drains what the bus holds for it.
-func (m *Main) closeLayers() {
+func (m *Main) closeLayers(ctx context.Context) {
 	for i := len(m.layers.opened) - 1; i >= 0; i-- {
-		if err := m.layers.opened[i].Close(); err != nil {
+		if err := m.layers.opened[i](ctx); err != nil {
 			m.logger.Warn("layer close", "err", err)
 		}
 	}

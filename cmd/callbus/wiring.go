@@ -105,7 +105,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			if m.feed != nil {
 				_ = m.feed.Close()
 			}
-			m.closeLayers()
+			m.closeLayers(ctx)
 			// What was published is drained into the store, which closes last.
 			_ = m.bus.Close(ctx)
 			m.bus = nil
@@ -252,7 +252,7 @@ func (m *Main) close(ctx context.Context) error {
 	if m.feed != nil {
 		_ = m.feed.Close()
 	}
-	m.closeLayers()
+	m.closeLayers(ctx)
 	if err := m.bus.Close(ctx); err != nil {
 		log.Warn("bus drain incomplete", "err", err)
 		errs = append(errs, fmt.Errorf("drain bus: %w", err))

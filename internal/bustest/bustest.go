@@ -35,6 +35,21 @@ func NewBus(t testing.TB, cfg bus.Config) *bus.Memory {
 	return b
 }
 
+// CloseTimeout bounds a Close that a test runs at its end.
+const CloseTimeout = 10 * time.Second
+
+// Close calls close (the Close of a hub, a feed, a store) with a context
+// that ends after CloseTimeout, failing the test if it returns an error.
+// It suits t.Cleanup, where t.Context() has already ended.
+func Close(t testing.TB, what string, close func(context.Context) error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), CloseTimeout)
+	defer cancel()
+	if err := close(ctx); err != nil {
+		t.Errorf("%s Close: %v", what, err)
+	}
+}
+
 // Publish publishes ev, failing the test on error.
 func Publish(t testing.TB, b bus.Bus, ev events.Event) {
 	t.Helper()

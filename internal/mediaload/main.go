@@ -249,7 +249,7 @@ func run(n int, duration, warmup time.Duration, lo int, cpuprofile string) error
 	closeCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	mh.Close()
-	rh.Close()
+	_ = rh.Close(closeCtx)
 	_ = b.Close(closeCtx)
 	_ = child.Wait()
 
