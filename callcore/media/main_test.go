@@ -54,11 +54,7 @@ func newEnvCfg(t *testing.T, pairs int, cfg Config) *env {
 		if err := r.Open(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() {
-			if err := r.Close(); err != nil {
-				t.Errorf("rtp Close: %v", err)
-			}
-		})
+		t.Cleanup(func() { bustest.Close(t, "rtp", r.Close) })
 		e.rtp = r
 	}
 	cfg.ExternalIP = externalIP
@@ -69,11 +65,7 @@ func newEnvCfg(t *testing.T, pairs int, cfg Config) *env {
 	if err := m.Open(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := m.Close(); err != nil {
-			t.Errorf("media Close: %v", err)
-		}
-	})
+	t.Cleanup(func() { bustest.Close(t, "media", m.Close) })
 	e.media = m
 	return e
 }

@@ -68,7 +68,7 @@ func (m *Main) openLayers(ctx context.Context) error {
 	if err := m.layers.media.Open(ctx); err != nil {
 		return fmt.Errorf("media: %w", err)
 	}
-	m.layers.opened = append(m.layers.opened, func(context.Context) error { return m.layers.media.Close() })
+	m.layers.opened = append(m.layers.opened, m.layers.media.Close)
 
 	tcfg := transport.Config{ExternalHost: cfg.ExternalIP.String()}
 	if !cfg.ExternalIP.IsValid() {
