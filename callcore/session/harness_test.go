@@ -100,14 +100,14 @@ func newHarness(t *testing.T, cfg Config) *harness {
 // session published was expected and that no handler failed.
 func (h *harness) finish() {
 	t := h.t
-	if err := h.s.Close(); err != nil {
-		t.Errorf("Sessions.Close: %v", err)
-	}
-	if err := h.s.Close(); err != nil {
-		t.Errorf("second Sessions.Close: %v", err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if err := h.s.Close(ctx); err != nil {
+		t.Errorf("Sessions.Close: %v", err)
+	}
+	if err := h.s.Close(ctx); err != nil {
+		t.Errorf("second Sessions.Close: %v", err)
+	}
 	if err := h.bus.Close(ctx); err != nil {
 		t.Errorf("bus.Close: %v", err)
 	}

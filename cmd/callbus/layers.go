@@ -96,7 +96,7 @@ func (m *Main) openLayers(ctx context.Context) error {
 	if err := m.layers.sessions.Open(ctx); err != nil {
 		return fmt.Errorf("session: %w", err)
 	}
-	m.layers.opened = append(m.layers.opened, func(context.Context) error { return m.layers.sessions.Close() })
+	m.layers.opened = append(m.layers.opened, m.layers.sessions.Close)
 
 	// The transport binds first, so that the dialog's Contact names the
 	// port taken; the dialog subscribes before anything is published, as
