@@ -100,11 +100,7 @@ func newHarness(t *testing.T, mod func(*Config)) *harness {
 	if err := d.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := d.Close(); err != nil {
-			t.Errorf("dialog Close: %v", err)
-		}
-	})
+	t.Cleanup(func() { bustest.Close(t, "dialog", d.Close) })
 	return h
 }
 

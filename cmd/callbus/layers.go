@@ -119,7 +119,7 @@ func (m *Main) openLayers(ctx context.Context) error {
 	if err := m.layers.dialogs.Open(ctx); err != nil {
 		return fmt.Errorf("dialog: %w", err)
 	}
-	m.layers.opened = append(m.layers.opened, func(context.Context) error { return m.layers.dialogs.Close() })
+	m.layers.opened = append(m.layers.opened, m.layers.dialogs.Close)
 	m.logger.Info("sip listening", "udp", m.layers.transport.Addr("udp"), "tcp", m.layers.transport.Addr("tcp"))
 	return nil
 }
