@@ -317,7 +317,7 @@ func TestCloseSendsQueued(t *testing.T) {
 	}
 	done := make(chan error, 2)
 	for range 2 {
-		go func() { done <- tr.Close() }()
+		go func() { done <- tr.Close(t.Context()) }()
 	}
 	for range 2 {
 		if err := recv(t, done, "Close"); err != nil {

@@ -59,11 +59,7 @@ func newTransport(t *testing.T, b bus.Bus, cfg Config) *Transport {
 	if err := tr.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := tr.Close(); err != nil {
-			t.Errorf("transport close: %v", err)
-		}
-	})
+	t.Cleanup(func() { bustest.Close(t, "transport", tr.Close) })
 	return tr
 }
 
@@ -247,10 +243,10 @@ func TestOpenAddrClose(t *testing.T) {
 	if err := tr.Open(context.Background()); !errors.Is(err, ErrOpen) {
 		t.Errorf("second Open = %v, want ErrOpen", err)
 	}
-	if err := tr.Close(); err != nil {
+	if err := tr.Close(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if err := tr.Close(); err != nil {
+	if err := tr.Close(t.Context()); err != nil {
 		t.Errorf("second Close = %v, want nil", err)
 	}
 	if err := tr.Open(context.Background()); !errors.Is(err, ErrClosed) {
@@ -289,7 +285,7 @@ func TestOpenFailsOnBusyPort(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "listen tcp") {
 		t.Fatalf("Open on a busy port = %v, want a listen tcp error", err)
 	}
-	if err := tr.Close(); err != nil {
+	if err := tr.Close(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 }

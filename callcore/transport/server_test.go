@@ -3,10 +3,13 @@ package transport
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/emiago/sipgo/sip"
 
@@ -422,5 +425,51 @@ func TestIncomingReject(t *testing.T) {
 				t.Errorf("the ACK of a 486 was published: %s", describe(rec.Events()))
 			}
 		})
+	}
+}
+
+// A Close whose deadline has passed waits for nothing: it ends the request
+// handler parked on an unanswered INVITE and frees the listeners at once.
+func TestCloseAtTheDeadline(t *testing.T) {
+	b := newBus(t)
+	rec := record(t, b)
+	tr, err := New(Config{UDPAddr: "127.0.0.1:0", TCPAddr: "127.0.0.1:0"}, b, testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	p := newPeer(t, nil)
+	tx, err := p.cli.TransactionRequest(t.Context(), peerRequest(t, sip.INVITE, sipURI("callbus", tr.Addr("udp"), "udp"), testSDP))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Terminate()
+	waitEvent(t, rec, "INVITE", func(e *events.SipMessageReceived) bool { return e.Method == "INVITE" })
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	begin := time.Now()
+	first := tr.Close(ctx) // may name the handler not yet returned
+	if took := time.Since(begin); took > time.Second {
+		t.Errorf("Close with an ended ctx took %v", took)
+	}
+	for _, network := range []string{"udp", "tcp"} {
+		addr := tr.bound[network]
+		var c io.Closer
+		var err error
+		if network == "udp" {
+			c, err = net.ListenPacket(network, addr)
+		} else {
+			c, err = net.Listen(network, addr)
+		}
+		if err != nil {
+			t.Fatalf("rebind %s %s after Close: %v", network, addr, err)
+		}
+		_ = c.Close()
+	}
+	if second := tr.Close(t.Context()); second != first {
+		t.Fatalf("second Close = %v, want the first's %v", second, first)
 	}
 }

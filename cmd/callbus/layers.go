@@ -105,7 +105,7 @@ func (m *Main) openLayers(ctx context.Context) error {
 	if err := m.layers.transport.Open(ctx); err != nil {
 		return fmt.Errorf("sip transport: %w", err)
 	}
-	m.layers.opened = append(m.layers.opened, func(context.Context) error { return m.layers.transport.Close() })
+	m.layers.opened = append(m.layers.opened, m.layers.transport.Close)
 	network := "udp"
 	if tcfg.UDPAddr == "" {
 		network = "tcp"
