@@ -103,7 +103,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	defer func() {
 		if err != nil {
 			if m.feed != nil {
-				_ = m.feed.Close()
+				_ = m.feed.Close(ctx)
 			}
 			m.closeLayers(ctx)
 			// What was published is drained into the store, which closes last.
@@ -250,7 +250,7 @@ func (m *Main) close(ctx context.Context) error {
 	// Shutdown does not wait for hijacked connections: the feed's
 	// WebSockets are ended here.
 	if m.feed != nil {
-		_ = m.feed.Close()
+		_ = m.feed.Close(ctx)
 	}
 	m.closeLayers(ctx)
 	if err := m.bus.Close(ctx); err != nil {
