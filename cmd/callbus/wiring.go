@@ -97,7 +97,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.bus, err = bus.New(bus.Config{Node: cfg.NodeID, Logger: m.logger, StartSeq: m.store.LastSeq(),
 		History: storeTapBuffer})
 	if err != nil {
-		_ = m.store.Close()
+		_ = m.store.Close(ctx)
 		return fmt.Errorf("create bus: %w", err)
 	}
 	defer func() {
@@ -109,7 +109,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 			// What was published is drained into the store, which closes last.
 			_ = m.bus.Close(ctx)
 			m.bus = nil
-			_ = m.store.Close()
+			_ = m.store.Close(ctx)
 		}
 	}()
 	if err := m.store.Attach(m.bus); err != nil {
@@ -257,7 +257,7 @@ func (m *Main) close(ctx context.Context) error {
 		log.Warn("bus drain incomplete", "err", err)
 		errs = append(errs, fmt.Errorf("drain bus: %w", err))
 	}
-	if err := m.store.Close(); err != nil {
+	if err := m.store.Close(ctx); err != nil {
 		log.Warn("store close", "err", err)
 		errs = append(errs, err)
 	}
