@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -24,9 +25,9 @@ type layers struct {
 	sessions  *session.Sessions
 	transport *transport.Transport
 	dialogs   *dialog.Dialogs
-	// opened holds the Close of what has been opened, in order;
-	// closeLayers calls them backwards.
-	opened []func(context.Context) error
+	// opened holds what has been opened, in order; closeLayers closes it
+	// backwards.
+	opened []interface{ Close(context.Context) error }
 }
 
 // openLayers starts the stack from the bottom up, so that every layer is
@@ -61,14 +62,14 @@ func (m *Main) openLayers(ctx context.Context) error {
 	if err := m.layers.rtp.Open(ctx); err != nil {
 		return fmt.Errorf("rtp: %w", err)
 	}
-	m.layers.opened = append(m.layers.opened, m.layers.rtp.Close)
+	m.layers.opened = append(m.layers.opened, m.layers.rtp)
 	if m.layers.media, err = media.New(media.Config{ExternalIP: advertised, MediaDir: cfg.MediaDir}, b, log); err != nil {
 		return err
 	}
 	if err := m.layers.media.Open(ctx); err != nil {
 		return fmt.Errorf("media: %w", err)
 	}
-	m.layers.opened = append(m.layers.opened, m.layers.media.Close)
+	m.layers.opened = append(m.layers.opened, m.layers.media)
 
 	tcfg := transport.Config{ExternalHost: cfg.ExternalIP.String()}
 	if !cfg.ExternalIP.IsValid() {
@@ -96,7 +97,7 @@ func (m *Main) openLayers(ctx context.Context) error {
 	if err := m.layers.sessions.Open(ctx); err != nil {
 		return fmt.Errorf("session: %w", err)
 	}
-	m.layers.opened = append(m.layers.opened, m.layers.sessions.Close)
+	m.layers.opened = append(m.layers.opened, m.layers.sessions)
 
 	// The transport binds first, so that the dialog's Contact names the
 	// port taken; the dialog subscribes before anything is published, as
@@ -105,7 +106,7 @@ func (m *Main) openLayers(ctx context.Context) error {
 	if err := m.layers.transport.Open(ctx); err != nil {
 		return fmt.Errorf("sip transport: %w", err)
 	}
-	m.layers.opened = append(m.layers.opened, m.layers.transport.Close)
+	m.layers.opened = append(m.layers.opened, m.layers.transport)
 	network := "udp"
 	if tcfg.UDPAddr == "" {
 		network = "tcp"
@@ -119,21 +120,25 @@ func (m *Main) openLayers(ctx context.Context) error {
 	if err := m.layers.dialogs.Open(ctx); err != nil {
 		return fmt.Errorf("dialog: %w", err)
 	}
-	m.layers.opened = append(m.layers.opened, m.layers.dialogs.Close)
+	m.layers.opened = append(m.layers.opened, m.layers.dialogs)
 	m.logger.Info("sip listening", "udp", m.layers.transport.Addr("udp"), "tcp", m.layers.transport.Addr("tcp"))
 	return nil
 }
 
 // closeLayers stops the stack in the reverse order of opening: first the
 // dialogs and the transport, so no new call comes in, then each layer
-// below drains what the bus holds for it.
-func (m *Main) closeLayers(ctx context.Context) {
+// below drains what the bus holds for it. Every layer shares ctx's
+// deadline; one that it cuts short is logged, and its error returned.
+func (m *Main) closeLayers(ctx context.Context) error {
+	var errs []error
 	for i := len(m.layers.opened) - 1; i >= 0; i-- {
-		if err := m.layers.opened[i](ctx); err != nil {
+		if err := m.layers.opened[i].Close(ctx); err != nil {
 			m.logger.Warn("layer close", "err", err)
+			errs = append(errs, err)
 		}
 	}
 	m.layers.opened = nil
+	return errors.Join(errs...)
 }
 
 // SIPAddr returns the address the SIP listener of network ("udp", "tcp")
