@@ -6,7 +6,14 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 )
+
+// StopGrace is how long Wait, once its context has ended, still gives the
+// goroutines of a stopped group to return before it reports them: long
+// enough for a goroutine woken by its cancelled context or closed socket
+// to be scheduled, short enough to add little to a shutdown's deadline.
+const StopGrace = 50 * time.Millisecond
 
 // Group starts the goroutines of one component and counts them by name, so
 // that the component's Close can stop them, wait for them within its
@@ -130,9 +137,10 @@ func (g *Group) runningLocked() []string {
 
 // Wait returns nil once no goroutine of the group is running. When ctx ends
 // first it returns a *RunningError naming the goroutines still running,
-// which wraps ctx's error. Wait stops nothing: call Stop first so that the
-// goroutines return, and before Wait on a deadline so that they cannot
-// start more.
+// which wraps ctx's error; after Stop, that is those still running
+// StopGrace past the end of ctx, so that goroutines which return as soon
+// as they are told to are not reported. Wait stops nothing: call Stop
+// first so that the goroutines return.
 func (g *Group) Wait(ctx context.Context) error {
 	g.mu.Lock()
 	idle := g.idle
@@ -144,6 +152,15 @@ func (g *Group) Wait(ctx context.Context) error {
 	case <-idle:
 		return nil
 	case <-ctx.Done():
+	}
+	if g.Stopped() {
+		t := time.NewTimer(StopGrace)
+		defer t.Stop()
+		select {
+		case <-idle:
+			return nil
+		case <-t.C:
+		}
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()

@@ -108,6 +108,21 @@ func TestGroupWaitReportsStragglersAtTheDeadline(t *testing.T) {
 	}
 }
 
+// Goroutines told to stop that return at once are not reported, even by
+// a Wait whose deadline has already passed.
+func TestGroupWaitAfterTheDeadlineGivesStoppedGoroutinesTheirGrace(t *testing.T) {
+	g := NewGroup(context.Background(), "test")
+	for range 3 {
+		g.Go("w", func(ctx context.Context) { <-ctx.Done() })
+	}
+	g.Stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if err := g.Wait(ctx); err != nil {
+		t.Fatalf("Wait: %v, want the stopped goroutines to return within StopGrace", err)
+	}
+}
+
 func TestGroupWaitWithNothingRunning(t *testing.T) {
 	g := NewGroup(context.Background(), "test")
 	ctx, cancel := context.WithCancel(context.Background())
