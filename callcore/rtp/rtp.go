@@ -236,6 +236,11 @@ func (h *Hub) close(ctx context.Context) error {
 	h.streams = map[string]*stream{}
 	h.shut = true
 	h.mu.Unlock()
+	// Every socket closes first, so that the waits below find the readers
+	// already returned however many streams there are.
+	for _, st := range streams {
+		h.stopStream(st)
+	}
 	var cut []error
 	for _, st := range streams {
 		if _, err := h.closeStream(ctx, st, "shutdown"); err != nil {
@@ -392,14 +397,22 @@ func (h *Hub) stop(ctx context.Context, ev *events.StopRtpStream) {
 	h.publish(ctx, &events.RtpStreamStopped{SessionRef: ev.SessionRef, Reason: reason})
 }
 
-// closeStream says goodbye on st's RTCP socket, closes st, releases its
-// ports, logs its counters and returns its final snapshot. The error names
-// the readers still running when ctx ended.
-func (h *Hub) closeStream(ctx context.Context, st *stream, reason string) (StreamInfo, error) {
+// stopStream says goodbye on st's RTCP socket, once, and shuts st.
+func (h *Hub) stopStream(st *stream) {
 	st.reportMu.Lock()
-	st.stopped = true
-	h.sendReport(st, time.Now(), true)
+	if !st.stopped {
+		st.stopped = true
+		h.sendReport(st, time.Now(), true)
+	}
 	st.reportMu.Unlock()
+	st.shut()
+}
+
+// closeStream stops st, waits for its readers, releases its ports, logs
+// its counters and returns its final snapshot. The error names the
+// readers still running when ctx ended.
+func (h *Hub) closeStream(ctx context.Context, st *stream, reason string) (StreamInfo, error) {
+	h.stopStream(st)
 	err := st.close(ctx)
 	h.pool.release(st.pair.port)
 	info := st.info()

@@ -138,8 +138,7 @@ type stream struct {
 	sentAtReport        uint64
 	rtcpSent            atomic.Uint64
 
-	closeOnce sync.Once
-	closeErr  error
+	shutOnce sync.Once
 }
 
 // rtcpState is what a stream learns from RTCP; guarded by stream.mu.
@@ -278,14 +277,18 @@ func (st *stream) startReaders(ctx context.Context, h *Hub) {
 	st.readers.Go("rtcp reader", func(ctx context.Context) { h.readRTCP(ctx, st) })
 }
 
-// close cancels the readers' publishes, closes both sockets and waits for
-// the readers to return, until ctx ends (the error then names them). It is
-// idempotent. The caller releases the ports afterwards.
-func (st *stream) close(ctx context.Context) error {
-	st.closeOnce.Do(func() {
+// shut cancels the readers' publishes and closes both sockets, which ends
+// the readers. It is idempotent.
+func (st *stream) shut() {
+	st.shutOnce.Do(func() {
 		st.readers.Stop()
 		st.pair.close()
-		st.closeErr = st.readers.Wait(ctx)
 	})
-	return st.closeErr
+}
+
+// close shuts st and waits for its readers to return, until ctx ends (the
+// error then names them). The caller releases the ports afterwards.
+func (st *stream) close(ctx context.Context) error {
+	st.shut()
+	return st.readers.Wait(ctx)
 }
