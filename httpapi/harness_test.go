@@ -176,11 +176,7 @@ func newEnv(t *testing.T, cfg Config) *env {
 		t.Fatal(err)
 	}
 	// Cleanups run last-in first-out: the bus closes before the store.
-	t.Cleanup(func() {
-		if err := st.Close(); err != nil {
-			t.Errorf("store Close: %v", err)
-		}
-	})
+	t.Cleanup(func() { bustest.Close(t, "store", st.Close) })
 	b := bustest.NewBus(t, bus.Config{Node: "t", StartSeq: st.LastSeq()})
 	if err := st.Attach(b); err != nil {
 		t.Fatal(err)

@@ -7,7 +7,9 @@
 # half the bare server's rate).
 #
 # Usage: scripts/sip-load.sh [calls per round] [rounds]   (defaults 6000, 3)
-# Environment: RATE (offered calls/s), LIMIT (concurrent calls), CALLBUS_GOGC.
+# Environment: RATE (offered calls/s), LIMIT (concurrent calls), CALLBUS_GOGC,
+# BEFORE (a git revision: callbus built from it runs too, as "before", so
+# that a change is measured against its baseline in the same run).
 # Needs sipp (Debian package sip-tester). Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,14 +23,24 @@ bin=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$bin"' EXIT
 go build -o "$bin/callbus" ./cmd/callbus
 go build -o "$bin/bareuas" ./internal/benchpeer/bareuas
+servers=(bare callbus)
+if [[ -n ${BEFORE:-} ]]; then
+  git worktree add -q --detach "$bin/src-before" "$BEFORE"
+  trap 'kill $(jobs -p) 2>/dev/null || true; git worktree remove --force "$bin/src-before" 2>/dev/null || true; rm -rf "$bin"' EXIT
+  (cd "$bin/src-before" && go build -o "$bin/callbus-before" ./cmd/callbus)
+  servers=(bare before callbus)
+fi
 
-start_callbus() {
+# run_callbus BINARY DATADIR: a callbus node that answers every call.
+run_callbus() {
   CALLBUS_INBOUND=answer CALLBUS_SIP_ADDR=127.0.0.1:15060 CALLBUS_SIP_TRANSPORTS=udp \
-  CALLBUS_HTTP_ADDR=127.0.0.1:18080 CALLBUS_DATA_DIR="$bin/data" CALLBUS_LOG_LEVEL=error \
-  CALLBUS_MAX_CALLS=100000 CALLBUS_RTP_PORTS=20000-60000 GOGC=${CALLBUS_GOGC:-100} "$bin/callbus" &
+  CALLBUS_HTTP_ADDR=127.0.0.1:18080 CALLBUS_DATA_DIR="$2" CALLBUS_LOG_LEVEL=error \
+  CALLBUS_MAX_CALLS=100000 CALLBUS_RTP_PORTS=20000-60000 GOGC=${CALLBUS_GOGC:-100} "$1" &
   server=$!
   target=127.0.0.1:15060
 }
+start_callbus() { run_callbus "$bin/callbus" "$bin/data"; }
+start_before() { run_callbus "$bin/callbus-before" "$bin/data-before"; }
 start_bare() {
   "$bin/bareuas" -addr 127.0.0.1:15080 >/dev/null &
   server=$!
@@ -53,7 +65,7 @@ one_round() {
 
 results=()
 for ((r = 1; r <= rounds; r++)); do
-  for name in bare callbus; do
+  for name in "${servers[@]}"; do
     line=$(one_round "$name")
     echo "round $r: $line"
     results+=("$line")
@@ -64,5 +76,9 @@ printf '%s\n' "${results[@]}" | awk '
   END {
     b = rate["bare"] / n["bare"]; c = rate["callbus"] / n["callbus"]
     printf "mean: bare %.1f calls/s, callbus %.1f calls/s (failed: bare %d, callbus %d)\n", b, c, failed["bare"], failed["callbus"]
+    if (n["before"]) {
+      p = rate["before"] / n["before"]
+      printf "mean: before %.1f calls/s (failed %d); ratio before/bare: %.2f\n", p, failed["before"], p / b
+    }
     printf "ratio callbus/bare: %.2f  (targets: callbus >= 1000 calls/s, ratio >= 0.5)\n", c / b
   }'

@@ -122,7 +122,7 @@ type end struct {
 
 // serve streams to one upgraded connection until it ends, then closes it,
 // waits for its goroutines and closes the tap.
-func (f *Feed) serve(conn *websocket.Conn, cork *corkConn, tap bus.Tap, q query, remote string) {
+func (f *Feed) serve(feedCtx context.Context, conn *websocket.Conn, cork *corkConn, tap bus.Tap, q query, remote string) {
 	f.accepted.Add(1)
 	f.clients.Add(1)
 	defer f.clients.Add(-1)
@@ -131,12 +131,14 @@ func (f *Feed) serve(conn *websocket.Conn, cork *corkConn, tap bus.Tap, q query,
 	log := f.log.With("remote", remote, "filter", q.String())
 	log.Debug("ws: feed client connected")
 
-	ctx, cancel := context.WithCancel(context.Background())
+	f.track(c)
+	defer f.untrack(c)
+
+	g := callcore.NewGroup(context.Background(), "ws client "+remote)
 	ended := make(chan end, 3) // one per goroutine
-	var wg sync.WaitGroup
-	wg.Go(func() { ended <- c.write(ctx) })
-	wg.Go(func() { ended <- c.read() })
-	wg.Go(func() { c.ping(ctx, ended) })
+	g.Go("writer", func(ctx context.Context) { ended <- c.write(ctx) })
+	g.Go("reader", func(context.Context) { ended <- c.read() })
+	g.Go("pinger", func(ctx context.Context) { c.ping(ctx, ended) })
 
 	var e end
 	select {
@@ -146,14 +148,14 @@ func (f *Feed) serve(conn *websocket.Conn, cork *corkConn, tap bus.Tap, q query,
 		e = end{code: websocket.StatusTryAgainLater,
 			reason: fmt.Sprintf("too slow: a frame waited %v; resume with since", f.cfg.WriteTimeout),
 			err:    errors.New("frame not taken within WriteTimeout")}
-	case <-f.closing:
+	case <-feedCtx.Done():
 		e = end{code: websocket.StatusGoingAway, reason: "server shutting down"}
 	}
-	cancel()
+	g.Stop()
 	// Close sends the close frame and waits for the client's, a few
 	// seconds at most; it also unblocks a write stuck on a full socket.
 	closeErr := conn.Close(e.code, e.reason)
-	wg.Wait()
+	_ = g.Wait(context.Background()) // the socket is closed: they return
 	c.writeTimer.Stop()
 	tap.Close()
 

@@ -12,7 +12,9 @@
 package ws
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"sync"
@@ -56,10 +58,16 @@ type Feed struct {
 	cfg      Config
 	corkBufs *sync.Pool
 
-	mu      sync.Mutex
-	closed  bool
-	closing chan struct{} // closed by Close: every connection ends
-	conns   sync.WaitGroup
+	// g counts the connections, each served on its Handle call; Close
+	// stops it, and every connection ends when its context does.
+	g *callcore.Group
+
+	mu   sync.Mutex
+	live map[*client]struct{} // upgraded connections
+	cut  bool                 // Close's deadline passed: live connections are cut
+
+	closeOnce sync.Once
+	closeErr  error
 
 	clients         atomic.Int64
 	accepted        atomic.Uint64
@@ -97,7 +105,8 @@ func New(cfg Config) (*Feed, error) {
 		log:      cfg.Logger,
 		cfg:      cfg,
 		corkBufs: newCorkBufs(),
-		closing:  make(chan struct{}),
+		g:        callcore.NewGroup(context.Background(), "ws"),
+		live:     make(map[*client]struct{}),
 	}, nil
 }
 
@@ -142,10 +151,16 @@ func (f *Feed) Handle(w http.ResponseWriter, r *http.Request) error {
 	if err := checkHandshake(w, r); err != nil {
 		return err
 	}
-	if !f.enter() {
+	var herr error
+	if !f.g.Do("connection", func(ctx context.Context) { herr = f.handle(ctx, w, r, q) }) {
 		return callcore.Errorf(callcore.CodeUnavailable, "the event feed is shut down")
 	}
-	defer f.conns.Done()
+	return herr
+}
+
+// handle is Handle once Close is sure to wait for it; the connection ends
+// when ctx does.
+func (f *Feed) handle(ctx context.Context, w http.ResponseWriter, r *http.Request, q query) error {
 	tap, err := f.openTap(q)
 	if err != nil {
 		return err
@@ -157,34 +172,54 @@ func (f *Feed) Handle(w http.ResponseWriter, r *http.Request) error {
 		f.log.Warn("ws: accept feed connection", "remote", r.RemoteAddr, "err", err)
 		return nil
 	}
-	f.serve(conn, cork, tap, q, r.RemoteAddr)
+	f.serve(ctx, conn, cork, tap, q, r.RemoteAddr)
 	return nil
-}
-
-// enter registers a connection unless the feed is closed.
-func (f *Feed) enter() bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closed {
-		return false
-	}
-	f.conns.Add(1)
-	return true
 }
 
 // Close ends every connection with StatusGoingAway ("server shutting
-// down") and waits for their goroutines to return. A client that does not
-// answer the close handshake holds Close up for at most about ten seconds
-// (the library's close timeouts). It is idempotent and always returns nil.
-func (f *Feed) Close() error {
+// down") and waits, until ctx ends, for their goroutines to return. A
+// client that does not answer the close handshake holds Close up until
+// ctx ends (or the library's close timeouts, about ten seconds, pass); its
+// network connection is then closed, and the error, which wraps a
+// *callcore.RunningError, says how many connections were cut short. Close
+// is idempotent: a later call waits for the first and returns its result.
+func (f *Feed) Close(ctx context.Context) error {
+	f.closeOnce.Do(func() { f.closeErr = f.close(ctx) })
+	return f.closeErr
+}
+
+func (f *Feed) close(ctx context.Context) error {
+	f.g.Stop()
+	err := f.g.Wait(ctx)
+	if err == nil {
+		return nil
+	}
 	f.mu.Lock()
-	if !f.closed {
-		f.closed = true
-		close(f.closing)
+	f.cut = true
+	n := len(f.live)
+	for c := range f.live {
+		_ = c.cork.Conn.Close() // ends the close handshake at once
 	}
 	f.mu.Unlock()
-	f.conns.Wait()
-	return nil
+	return fmt.Errorf("ws: close: %d connections cut short: %w", n, err)
+}
+
+// track adds c to the live connections, or cuts it at once when Close's
+// deadline has passed; untrack removes it.
+func (f *Feed) track(c *client) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cut {
+		_ = c.cork.Conn.Close()
+		return
+	}
+	f.live[c] = struct{}{}
+}
+
+func (f *Feed) untrack(c *client) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.live, c)
 }
 
 // Clients returns how many feed connections are open.

@@ -204,7 +204,7 @@ func TestFeedRefused(t *testing.T) {
 
 	t.Run("feed=closed", func(t *testing.T) {
 		_, s := newFeed(t, bus.Config{}, Config{})
-		s.feed.Close()
+		s.feed.Close(t.Context())
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		if _, _, err := websocket.Dial(ctx, s.url(""), nil); err == nil {
@@ -552,7 +552,7 @@ func TestFeedClose(t *testing.T) {
 			closed <- err
 		}()
 	}
-	if err := s.feed.Close(); err != nil {
+	if err := s.feed.Close(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	for range n {
@@ -563,7 +563,7 @@ func TestFeedClose(t *testing.T) {
 	if got, ret := s.feed.Clients(), s.returned.Load(); got != 0 || ret != n {
 		t.Errorf("after Close: %d clients, %d Handle calls returned; want 0 and %d", got, ret, n)
 	}
-	if err := s.feed.Close(); err != nil {
+	if err := s.feed.Close(t.Context()); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
 	for _, c := range conns {
@@ -571,6 +571,40 @@ func TestFeedClose(t *testing.T) {
 	}
 	s.srv.CloseClientConnections()
 	goleak.VerifyNone(t, before)
+}
+
+// A client that never answers the close handshake holds Close only until
+// its deadline: its connection is then cut, Handle returns, and Close says
+// so.
+func TestFeedCloseAtTheDeadline(t *testing.T) {
+	_, s := newFeed(t, bus.Config{}, Config{})
+	s.dial(t, "", nil) // never read: the close frame goes unanswered
+	bustest.CheckFor(t, 5*time.Second, func() error {
+		if n := s.feed.Clients(); n != 1 {
+			return fmt.Errorf("%d clients, want 1", n)
+		}
+		return nil
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 200*time.Millisecond)
+	defer cancel()
+	begin := time.Now()
+	err := s.feed.Close(ctx)
+	if took := time.Since(begin); took > 2*time.Second {
+		t.Errorf("Close took %v with a 200ms deadline", took)
+	}
+	var re *callcore.RunningError
+	if !errors.As(err, &re) || !strings.Contains(err.Error(), "1 connections cut short") {
+		t.Fatalf("Close = %v, want one connection cut short", err)
+	}
+	bustest.CheckFor(t, 5*time.Second, func() error {
+		if n := s.returned.Load(); n != 1 {
+			return fmt.Errorf("%d Handle calls returned, want 1", n)
+		}
+		return nil
+	})
+	if again := s.feed.Close(t.Context()); again != err {
+		t.Fatalf("second Close = %v, want the first's result", again)
+	}
 }
 
 func TestGapFrame(t *testing.T) {

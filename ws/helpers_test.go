@@ -65,7 +65,7 @@ func newServer(t testing.TB, b bus.Bus, cfg Config) *server {
 		}
 	}))
 	t.Cleanup(s.srv.Close)
-	t.Cleanup(func() { f.Close() }) // runs first: clients end before the server
+	t.Cleanup(func() { _ = f.Close(context.Background()) }) // runs first: clients end before the server
 	return s
 }
 

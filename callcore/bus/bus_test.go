@@ -32,7 +32,7 @@ func TestPublishReachesEverySubscriberOfTheChannel(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	checkFor(t, 5*time.Second, func() error {
 		if a.Load() != 10 || b.Load() != 10 {
 			return fmt.Errorf("a=%d b=%d, want 10 each", a.Load(), b.Load())
 		}
@@ -83,7 +83,7 @@ func TestOrderPerKeyUnderConcurrency(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	checkFor(t, 10*time.Second, time.Millisecond, func() error {
+	checkFor(t, 10*time.Second, func() error {
 		if n := got.Load(); n != publishers*keysEach*perKey {
 			return fmt.Errorf("handled %d of %d", n, publishers*keysEach*perKey)
 		}
@@ -139,7 +139,7 @@ func TestBlockedKeyDoesNotBlockOthers(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	checkFor(t, 5*time.Second, func() error {
 		mu.Lock()
 		defer mu.Unlock()
 		if len(others) != n {
@@ -151,7 +151,7 @@ func TestBlockedKeyDoesNotBlockOthers(t *testing.T) {
 		return nil
 	})
 	close(release)
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	checkFor(t, 5*time.Second, func() error {
 		mu.Lock()
 		defer mu.Unlock()
 		if fmt.Sprint(order) != "[1 2 3 4 5]" {
@@ -163,7 +163,7 @@ func TestBlockedKeyDoesNotBlockOthers(t *testing.T) {
 	if err := m.Publish(ctx, rtpEv("stuck", 6)); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	checkFor(t, 5*time.Second, func() error {
 		mu.Lock()
 		defer mu.Unlock()
 		if len(order) != 6 || order[5] != 6 {
@@ -201,7 +201,7 @@ func TestKeysRunInParallel(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	checkFor(t, 5*time.Second, func() error {
 		if passed.Load() != n {
 			return fmt.Errorf("%d of %d handlers passed the rendezvous", passed.Load(), n)
 		}
@@ -249,7 +249,7 @@ func TestFullQueueBlocksPublishUntilCtxEnds(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("publish after room was made: %v", err)
 	}
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	checkFor(t, 5*time.Second, func() error {
 		if handled.Load() != 18 {
 			return fmt.Errorf("handled %d of 18", handled.Load())
 		}
@@ -353,7 +353,7 @@ func TestEnvelope(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	checkFor(t, 5*time.Second, func() error {
 		mu.Lock()
 		defer mu.Unlock()
 		if len(ids) != 2*publishers*each {
@@ -444,13 +444,13 @@ func TestHandlerFailuresAreIsolated(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	checkFor(t, 5*time.Second, func() error {
 		if handled.Load() != 5 {
 			return fmt.Errorf("handled %d of 5 after failures", handled.Load())
 		}
 		return nil
 	})
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	checkFor(t, 5*time.Second, func() error {
 		for _, mf := range gather(t, m) {
 			if mf.GetName() == "callbus_bus_handler_errors_total" {
 				for _, mt := range mf.Metric {
@@ -524,7 +524,7 @@ func TestRequestReply(t *testing.T) {
 	if !errors.Is(err, ErrDuplicateServer) {
 		t.Fatalf("second server: %v", err)
 	}
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	checkFor(t, 5*time.Second, func() error {
 		if observed.Load() != 4 {
 			return fmt.Errorf("observer saw %d of 4 commands", observed.Load())
 		}

@@ -156,7 +156,7 @@ func TestMetrics(t *testing.T) {
 		"callbus_bus_tap_missed_events_total": 3,
 		"callbus_bus_seq":                     5,
 	}
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	checkFor(t, 5*time.Second, func() error {
 		got := map[string]float64{}
 		for _, mf := range gather(t, m) {
 			if !strings.HasPrefix(mf.GetName(), "callbus_") {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/callbus/callbus/callcore"
 	"github.com/callbus/callbus/callcore/events"
+	"github.com/callbus/callbus/internal/bustest"
 )
 
 // Many calls at once, each with its AcceptCall (keyed by session) racing
@@ -37,7 +38,7 @@ func TestConcurrentAcceptRacesCancel(t *testing.T) {
 	}
 	parallel(func(c *inbound) { publish(c.invite) })
 	bySession := map[string]*inbound{}
-	checkFor(t, func() error {
+	bustest.CheckFor(t, waitFor, func() error {
 		for _, ev := range h.all() {
 			switch e := ev.(type) {
 			case *events.IncomingCall:
@@ -71,7 +72,7 @@ func TestConcurrentAcceptRacesCancel(t *testing.T) {
 	})
 	answered := map[string]bool{}
 	cancelled := map[string]bool{}
-	checkFor(t, func() error {
+	bustest.CheckFor(t, waitFor, func() error {
 		for _, ev := range h.all() {
 			switch e := ev.(type) {
 			case *events.SendSipResponse:
@@ -103,7 +104,7 @@ func TestConcurrentAcceptRacesCancel(t *testing.T) {
 		publish(ack)
 		publish(c.req("BYE", ""))
 	})
-	checkFor(t, func() error {
+	bustest.CheckFor(t, waitFor, func() error {
 		hungUp := 0
 		for _, ev := range h.all() {
 			if e, ok := ev.(*events.CallTerminated); ok && e.Reason == "remote_hangup" {

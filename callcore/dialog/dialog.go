@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/callbus/callbus/callcore"
 	"github.com/callbus/callbus/callcore/bus"
 	"github.com/callbus/callbus/callcore/events"
 )
@@ -116,12 +117,11 @@ type Dialogs struct {
 
 	timers timers
 
-	life   sync.Mutex // guards the fields below
-	runCtx context.Context
-	cancel context.CancelFunc
-	sub    bus.Subscription
-	opened bool
-	closed bool
+	life     sync.Mutex // guards the fields below; held by Close
+	sub      bus.Subscription
+	opened   bool
+	closed   bool
+	closeErr error
 }
 
 // New returns a dialog hub publishing on b. It starts nothing. It returns
@@ -178,14 +178,15 @@ func (h *Dialogs) Open(ctx context.Context) error {
 	case h.opened:
 		return ErrOpen
 	}
-	h.runCtx, h.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	// The timers run before the first event can arm one.
+	h.timers.open(callcore.NewGroup(context.WithoutCancel(ctx), "dialog"))
 	sub, err := h.bus.Subscribe(bus.Subscriber{
 		Name:     "dialog",
 		Channels: []string{events.ChannelTransportToDialog, events.ChannelSessionToDialog},
 		Handle:   h.handle,
 	})
 	if err != nil {
-		h.cancel()
+		h.timers.close()
 		return fmt.Errorf("dialog: subscribe: %w", err)
 	}
 	h.sub = sub
@@ -193,34 +194,33 @@ func (h *Dialogs) Open(ctx context.Context) error {
 	return nil
 }
 
-// closeTimeout bounds how long Close waits for queued events to drain.
-const closeTimeout = 5 * time.Second
-
-// Close unsubscribes from the bus (letting queued events drain for up to
-// five seconds), stops every timer and waits for running timer callbacks.
-// Dialogs in progress are abandoned. It is idempotent; it returns the
-// bus's error when the drain did not complete.
-func (h *Dialogs) Close() error {
+// Close unsubscribes from the bus (letting queued events drain until ctx
+// ends), stops every timer and waits, until ctx ends, for the timer
+// callbacks running; their publishes are cancelled. Dialogs in progress
+// are abandoned. When ctx ends first the error says what was cut short:
+// the bus's *bus.DrainError for the events not handled, a
+// *callcore.RunningError for the callbacks still running. Close is
+// idempotent: a later call waits for the first and returns its result.
+func (h *Dialogs) Close(ctx context.Context) error {
 	h.life.Lock()
+	defer h.life.Unlock()
 	if h.closed {
-		h.life.Unlock()
-		return nil
+		return h.closeErr
 	}
 	h.closed = true
-	sub, cancel := h.sub, h.cancel
-	h.life.Unlock()
-
-	var err error
-	if sub != nil {
-		ctx, stop := context.WithTimeout(context.Background(), closeTimeout)
-		err = sub.Unsubscribe(ctx)
-		stop()
+	var errs []error
+	if h.sub != nil {
+		if err := h.sub.Unsubscribe(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("dialog: close: %w", err))
+		}
 	}
-	h.timers.close(cancel)
-	if err != nil {
-		return fmt.Errorf("dialog: close: %w", err)
+	if g := h.timers.close(); g != nil {
+		if err := g.Wait(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("dialog: close: %w", err))
+		}
 	}
-	return nil
+	h.closeErr = errors.Join(errs...)
+	return h.closeErr
 }
 
 // handle is the one bus handler of the hub: transport events arrive keyed
@@ -282,18 +282,6 @@ func (o *out) send(ev events.Event) {
 	}
 }
 
-// timerOut returns an out for a timer that fires on behalf of the event
-// cause, valid until Close.
-func (h *Dialogs) timerOut(cause events.ID) *out {
-	h.life.Lock()
-	ctx := h.runCtx
-	h.life.Unlock()
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	return &out{h: h, ctx: bus.WithCause(ctx, cause), cause: cause}
-}
-
 // logErr logs what a timer failed to publish (timers have no handler to
 // return it to).
 func (o *out) logErr() {
@@ -303,10 +291,10 @@ func (o *out) logErr() {
 }
 
 // after runs fn after d on the hub's timers, with an out whose publishes
-// name cause. It returns nil once the hub is closing.
+// name cause and end at Close. It returns nil once the hub is closing.
 func (h *Dialogs) after(d time.Duration, cause events.ID, fn func(o *out)) *timer {
-	return h.timers.after(d, func() {
-		o := h.timerOut(cause)
+	return h.timers.after(d, func(ctx context.Context) {
+		o := &out{h: h, ctx: bus.WithCause(ctx, cause), cause: cause}
 		fn(o)
 		o.logErr()
 	})

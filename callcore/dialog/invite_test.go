@@ -8,6 +8,7 @@ import (
 
 	"github.com/callbus/callbus/callcore"
 	"github.com/callbus/callbus/callcore/events"
+	"github.com/callbus/callbus/internal/bustest"
 )
 
 func TestIncomingCallAnswered(t *testing.T) {
@@ -92,7 +93,7 @@ func TestIncomingCall2xxRetransmittedUntilACK(t *testing.T) {
 		}
 		return n
 	}
-	checkFor(t, func() error {
+	bustest.CheckFor(t, waitFor, func() error {
 		if n := count200(); n < 4 {
 			return fmt.Errorf("%d 200s sent, want the first and 3 retransmissions", n)
 		}
@@ -102,7 +103,7 @@ func TestIncomingCall2xxRetransmittedUntilACK(t *testing.T) {
 	ack.TransactionID = c.invite.TransactionID
 	h.publish(ack)
 	var est int
-	checkFor(t, func() error {
+	bustest.CheckFor(t, waitFor, func() error {
 		for i, ev := range h.all() {
 			if e, ok := ev.(*events.CallEstablished); ok {
 				if e.SDPAnswer != "v=0\r\n" {
@@ -114,7 +115,7 @@ func TestIncomingCall2xxRetransmittedUntilACK(t *testing.T) {
 		}
 		return fmt.Errorf("no CallEstablished")
 	})
-	checkFor(t, func() error {
+	bustest.CheckFor(t, waitFor, func() error {
 		if n := h.d.timers.count(); n != 0 {
 			return fmt.Errorf("%d timers still live after the ACK", n)
 		}
@@ -150,7 +151,7 @@ func TestIncomingCallNoACKSendsBye(t *testing.T) {
 	c := h.ring()
 	h.publish(&events.AcceptCall{SessionRef: sref(c.sid), SDPAnswer: answerSDP})
 	var bye *events.SendSipMessage
-	checkFor(t, func() error {
+	bustest.CheckFor(t, waitFor, func() error {
 		evs := h.all()
 		for i, ev := range evs {
 			if m, ok := ev.(*events.SendSipMessage); ok && m.Method == "BYE" {
@@ -378,7 +379,7 @@ func TestPublishedEventsNameTheirCause(t *testing.T) {
 	accept := &events.AcceptCall{SessionRef: sref(c.sid), SDPAnswer: answerSDP}
 	h.publish(accept)
 	acceptID := h.idOf(accept)
-	checkFor(t, func() error {
+	bustest.CheckFor(t, waitFor, func() error {
 		evs := h.all()
 		if len(evs) == 0 || describe(evs[len(evs)-1]) != "terminated failed" {
 			return fmt.Errorf("no CallTerminated yet: %v", describeAll(evs))

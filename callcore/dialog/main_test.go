@@ -15,13 +15,13 @@ import (
 	"github.com/callbus/callbus/callcore"
 	"github.com/callbus/callbus/callcore/bus"
 	"github.com/callbus/callbus/callcore/events"
+	"github.com/callbus/callbus/internal/bustest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 const (
-	waitFor  = 5 * time.Second
-	pollStep = 2 * time.Millisecond
+	waitFor = 5 * time.Second
 
 	offerSDP = "v=0\r\no=alice 1 1 IN IP4 10.0.0.2\r\ns=-\r\nc=IN IP4 10.0.0.2\r\nt=0 0\r\n" +
 		"m=audio 4000 RTP/AVP 0 101\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n"
@@ -100,11 +100,7 @@ func newHarness(t *testing.T, mod func(*Config)) *harness {
 	if err := d.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := d.Close(); err != nil {
-			t.Errorf("dialog Close: %v", err)
-		}
-	})
+	t.Cleanup(func() { bustest.Close(t, "dialog", d.Close) })
 	return h
 }
 
@@ -116,28 +112,12 @@ func (h *harness) publish(ev events.Event) {
 	}
 }
 
-// checkFor polls fn until it returns nil or the deadline passes.
-func checkFor(t *testing.T, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", waitFor, err)
-		}
-		time.Sleep(pollStep)
-	}
-}
-
 // expect waits for the next len(want) events the dialog published and
 // checks their descriptions (see describe), in order.
 func (h *harness) expect(want ...string) []events.Event {
 	h.t.Helper()
 	var evs []events.Event
-	checkFor(h.t, func() error {
+	bustest.CheckFor(h.t, waitFor, func() error {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		if len(h.got)-h.next < len(want) {
@@ -178,7 +158,7 @@ func (h *harness) causes() []events.ID {
 func (h *harness) idOf(ev events.Event) events.ID {
 	h.t.Helper()
 	var id events.ID
-	checkFor(h.t, func() error {
+	bustest.CheckFor(h.t, waitFor, func() error {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		env, ok := h.inputs[ev]
@@ -407,7 +387,7 @@ func sref(sid string) events.SessionRef { return events.SessionRef{SessionID: si
 // checkGone waits until the hub holds no dialog.
 func (h *harness) checkGone() {
 	h.t.Helper()
-	checkFor(h.t, func() error {
+	bustest.CheckFor(h.t, waitFor, func() error {
 		if n := h.d.count(); n != 0 {
 			return fmt.Errorf("%d dialogs left", n)
 		}

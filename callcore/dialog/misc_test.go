@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/callbus/callbus/callcore"
 	"github.com/callbus/callbus/callcore/bus"
@@ -177,7 +179,7 @@ func TestLifecycle(t *testing.T) {
 	if d.contact != "<sip:callbus@[::1]:5070;transport=tcp>" {
 		t.Fatalf("contact %q", d.contact)
 	}
-	if err := d.Close(); err != nil { // before Open: nothing to stop
+	if err := d.Close(t.Context()); err != nil { // before Open: nothing to stop
 		t.Fatal(err)
 	}
 	if err := d.Open(context.Background()); !errors.Is(err, ErrClosed) {
@@ -193,10 +195,10 @@ func TestLifecycle(t *testing.T) {
 	if err := d.Open(context.Background()); !errors.Is(err, ErrOpen) {
 		t.Fatalf("second Open = %v", err)
 	}
-	if err := d.Close(); err != nil {
+	if err := d.Close(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if err := d.Close(); err != nil {
+	if err := d.Close(t.Context()); err != nil {
 		t.Fatalf("second Close = %v", err)
 	}
 }
@@ -221,10 +223,41 @@ func TestCloseStopsTimers(t *testing.T) {
 	if n := h.d.timers.count(); n != 2 {
 		t.Fatalf("%d timers, want retransmit and give-up", n)
 	}
-	if err := h.d.Close(); err != nil {
+	if err := h.d.Close(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if n := h.d.timers.count(); n != 0 {
 		t.Fatalf("%d timers after Close", n)
+	}
+}
+
+// A timer callback that does not return holds Close only until its
+// deadline; Close then names it, and returns that again when called again.
+func TestCloseAtTheDeadline(t *testing.T) {
+	b, err := bus.New(bus.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = b.Close(context.Background()) }()
+	d, err := New(Config{ContactAddr: "127.0.0.1:5060"}, b, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	running, release := make(chan struct{}), make(chan struct{})
+	d.timers.after(0, func(context.Context) { close(running); <-release })
+	<-running
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	err = d.Close(ctx)
+	close(release)
+	var re *callcore.RunningError
+	if !errors.As(err, &re) || !slices.Equal(re.Running, []string{"timer"}) {
+		t.Fatalf("Close = %v, want a RunningError naming the timer", err)
+	}
+	if again := d.Close(t.Context()); again != err {
+		t.Fatalf("second Close = %v, want the first's result", again)
 	}
 }

@@ -4,16 +4,19 @@ import (
 	"context"
 	"sync"
 	"time"
+
+	"github.com/callbus/callbus/callcore"
 )
 
 // timers owns every timer of the hub, so that Close can stop them all and
 // wait for callbacks that are already running. A timer is a time.AfterFunc:
-// no goroutine exists until it fires.
+// no goroutine exists until it fires, and its callback then runs counted
+// in g, never once close has run (it stops g under mu).
 type timers struct {
 	mu     sync.Mutex
 	closed bool
 	live   map[*timer]struct{}
-	wg     sync.WaitGroup
+	g      *callcore.Group // set by open
 }
 
 // timer is one scheduled callback; a nil *timer is a stopped one.
@@ -22,27 +25,34 @@ type timer struct {
 	t  *time.Timer
 }
 
-// after schedules fn after d. It returns nil once close has begun.
-func (ts *timers) after(d time.Duration, fn func()) *timer {
+// open lets timers run their callbacks in g, whose context they receive.
+func (ts *timers) open(g *callcore.Group) {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
-	if ts.closed {
+	ts.g = g
+}
+
+// after schedules fn after d. It returns nil before open and once close
+// has begun.
+func (ts *timers) after(d time.Duration, fn func(ctx context.Context)) *timer {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	if ts.closed || ts.g == nil {
 		return nil
 	}
 	if ts.live == nil {
 		ts.live = make(map[*timer]struct{})
 	}
 	tm := &timer{ts: ts}
-	ts.wg.Add(1)
+	g := ts.g
 	// The callback takes ts.mu first, so it cannot run before tm is live.
 	tm.t = time.AfterFunc(d, func() {
-		defer ts.wg.Done()
 		ts.mu.Lock()
 		_, ok := ts.live[tm]
 		delete(ts.live, tm)
 		ts.mu.Unlock()
 		if ok {
-			fn()
+			g.Do("timer", fn) // refused if close ran meanwhile
 		}
 	})
 	ts.live[tm] = struct{}{}
@@ -57,32 +67,27 @@ func (tm *timer) stop() {
 	}
 	ts := tm.ts
 	ts.mu.Lock()
-	_, ok := ts.live[tm]
 	delete(ts.live, tm)
 	ts.mu.Unlock()
-	if ok && tm.t.Stop() {
-		ts.wg.Done()
-	}
+	tm.t.Stop()
 }
 
-// close stops every timer, refuses new ones, cancels the callbacks' ctx
-// (so that a callback blocked on a full bus returns) and waits for running
-// callbacks. It is idempotent.
-func (ts *timers) close(cancel context.CancelFunc) {
+// close stops every timer, refuses new ones and cancels the callbacks'
+// ctx (so that a callback blocked on a full bus returns). It returns the
+// group to wait on for the callbacks running, nil before open. It is
+// idempotent.
+func (ts *timers) close() *callcore.Group {
 	ts.mu.Lock()
+	defer ts.mu.Unlock()
 	ts.closed = true
-	live := ts.live
+	for tm := range ts.live {
+		tm.t.Stop()
+	}
 	ts.live = nil
-	ts.mu.Unlock()
-	for tm := range live {
-		if tm.t.Stop() {
-			ts.wg.Done()
-		}
+	if ts.g != nil {
+		ts.g.Stop()
 	}
-	if cancel != nil {
-		cancel()
-	}
-	ts.wg.Wait()
+	return ts.g
 }
 
 // count returns how many timers are scheduled.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/callbus/callbus/callcore/audio"
 	"github.com/callbus/callbus/callcore/events"
+	"github.com/callbus/callbus/internal/bustest"
 )
 
 // A PCMU leg bridged with a PCMA leg: audio received on one goes out on
@@ -21,7 +22,7 @@ func TestBridge(t *testing.T) {
 	e.start(t, a, offerPCMU, events.MediaConfig{}) // telephone-event 101
 	e.start(t, b, offerPCMA, events.MediaConfig{}) // telephone-event 96
 	e.publish(t, &events.BridgeMedia{SessionRef: ref(a), PeerSessionID: b})
-	checkFor(t, 5e9, func() error {
+	bustest.CheckFor(t, 5e9, func() error {
 		ia, _ := e.media.Stream(a)
 		ib, _ := e.media.Stream(b)
 		if ia.BridgedWith != b || ib.BridgedWith != a {
@@ -75,7 +76,7 @@ func TestBridge(t *testing.T) {
 	}
 
 	e.publish(t, &events.UnbridgeMedia{SessionRef: ref(b)})
-	checkFor(t, 5e9, func() error {
+	bustest.CheckFor(t, 5e9, func() error {
 		ia, _ := e.media.Stream(a)
 		ib, _ := e.media.Stream(b)
 		if ia.BridgedWith != "" || ib.BridgedWith != "" {
@@ -92,7 +93,7 @@ func TestBridge(t *testing.T) {
 
 	// A stop ends the bridge on the other side.
 	e.publish(t, &events.BridgeMedia{SessionRef: ref(b), PeerSessionID: a})
-	checkFor(t, 5e9, func() error {
+	bustest.CheckFor(t, 5e9, func() error {
 		if ia, _ := e.media.Stream(a); ia.BridgedWith != b {
 			return fmt.Errorf("not bridged again")
 		}

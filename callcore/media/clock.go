@@ -13,7 +13,6 @@ import (
 // burst, and the RTP timestamps still follow wall time (they advance by
 // the tick index).
 func (h *Hub) runClock(stop <-chan struct{}) {
-	defer h.wg.Done()
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	start := time.Now()

@@ -97,7 +97,7 @@ func benchHub(b *testing.B, bb bus.Bus, n int) *Hub {
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.Cleanup(func() { _ = h.Close() })
+	b.Cleanup(func() { _ = h.Close(context.Background()) })
 	for i := range n {
 		s := newSession(fmt.Sprintf("s%d", i), origin{})
 		s.phase = phaseStarted

@@ -8,6 +8,7 @@ import (
 
 	"github.com/callbus/callbus/callcore/audio"
 	"github.com/callbus/callbus/callcore/events"
+	"github.com/callbus/callbus/internal/bustest"
 )
 
 // SendDtmf "1#": per digit, RFC 4733 packets with the telephone-event
@@ -142,7 +143,7 @@ func TestDTMFReceive(t *testing.T) {
 		e.publish(t, &events.RtpPacketReceived{SessionRef: ref(id), PayloadType: pt, Payload: make([]byte, 20)})
 	}
 	e.publish(t, &events.RtpPacketReceived{SessionRef: ref(id), PayloadType: 96, Payload: []byte{5, 0}}) // too short
-	checkFor(t, 5e9, func() error {
+	bustest.CheckFor(t, 5e9, func() error {
 		if mi, _ := e.media.Stream(id); mi.WrongPayloadType != 4 || mi.DTMFReceived != 1 {
 			return fmt.Errorf("wrong payload type %d, digits %d; want 4 and 1", mi.WrongPayloadType, mi.DTMFReceived)
 		}
@@ -158,7 +159,7 @@ func TestDTMFReceive(t *testing.T) {
 	// starts.
 	nine := dtmfPayloads(t, '9', 80)
 	e.injectDTMF(t, id, 96, 9600, nine[:len(nine)-3])
-	checkFor(t, 5e9, func() error {
+	bustest.CheckFor(t, 5e9, func() error {
 		if n := len(all[*events.DtmfDetected](e.rec, id)); n != 2 {
 			return fmt.Errorf("%d digits, want the 5 and the 9", n)
 		}

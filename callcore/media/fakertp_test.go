@@ -11,6 +11,7 @@ import (
 
 	"github.com/callbus/callbus/callcore/audio"
 	"github.com/callbus/callbus/callcore/events"
+	"github.com/callbus/callbus/internal/bustest"
 )
 
 // The audio tests play the rtp layer themselves: they answer
@@ -53,7 +54,7 @@ func (e *env) sent(id string) []*events.SendRtpPacket { return all[*events.SendR
 func (e *env) waitSent(t *testing.T, id string, n int, keep func(*events.SendRtpPacket) bool) []*events.SendRtpPacket {
 	t.Helper()
 	var pkts []*events.SendRtpPacket
-	checkFor(t, 10*time.Second, func() error {
+	bustest.CheckFor(t, 10*time.Second, func() error {
 		pkts = e.sent(id)
 		got := 0
 		for _, p := range pkts {
@@ -79,7 +80,7 @@ func (e *env) tickIndex() uint64 {
 func (e *env) waitTicks(t *testing.T, n uint64) {
 	t.Helper()
 	start := e.media.Pacing().Ticks
-	checkFor(t, 10*time.Second, func() error {
+	bustest.CheckFor(t, 10*time.Second, func() error {
 		if got := e.media.Pacing().Ticks; got < start+n {
 			return fmt.Errorf("%d ticks, want %d", got-start, n)
 		}

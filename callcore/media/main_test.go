@@ -54,11 +54,7 @@ func newEnvCfg(t *testing.T, pairs int, cfg Config) *env {
 		if err := r.Open(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		t.Cleanup(func() {
-			if err := r.Close(); err != nil {
-				t.Errorf("rtp Close: %v", err)
-			}
-		})
+		t.Cleanup(func() { bustest.Close(t, "rtp", r.Close) })
 		e.rtp = r
 	}
 	cfg.ExternalIP = externalIP
@@ -69,11 +65,7 @@ func newEnvCfg(t *testing.T, pairs int, cfg Config) *env {
 	if err := m.Open(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := m.Close(); err != nil {
-			t.Errorf("media Close: %v", err)
-		}
-	})
+	t.Cleanup(func() { bustest.Close(t, "media", m.Close) })
 	e.media = m
 	return e
 }
@@ -102,7 +94,7 @@ func waitOutcome(t *testing.T, r *busRecorder, session string) (*events.MediaStr
 	t.Helper()
 	var started *events.MediaStreamStarted
 	var failed *events.MediaError
-	checkFor(t, 5*time.Second, func() error {
+	bustest.CheckFor(t, 5*time.Second, func() error {
 		for _, ev := range r.Events() {
 			if events.SessionOf(ev) != session {
 				continue
@@ -121,8 +113,6 @@ func waitOutcome(t *testing.T, r *busRecorder, session string) (*events.MediaStr
 	})
 	return started, failed
 }
-
-func checkFor(t *testing.T, total time.Duration, fn func() error) { bustest.CheckFor(t, total, fn) }
 
 func ref(session string) events.SessionRef { return events.SessionRef{SessionID: session} }
 

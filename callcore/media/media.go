@@ -14,15 +14,12 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/callbus/callbus/callcore"
 	"github.com/callbus/callbus/callcore/audio"
 	"github.com/callbus/callbus/callcore/bus"
 	"github.com/callbus/callbus/callcore/events"
 	"github.com/callbus/callbus/callcore/sdp"
 )
-
-// closeTimeout bounds how long Close waits for the bus to drain the events
-// already queued for the hub.
-const closeTimeout = 5 * time.Second
 
 // tickInterval is the sender clock's period: one 20 ms G.711 frame.
 const tickInterval = 20 * time.Millisecond
@@ -46,16 +43,14 @@ type Hub struct {
 	cfg Config
 	bus bus.Bus
 	log *slog.Logger
-	// closeTimeout bounds Close's drain; tests shorten it.
-	closeTimeout time.Duration
 	// tick is the clock's period (tickInterval).
 	tick time.Duration
 
-	// ctx lives from New to Close: the clock and the recording writers
-	// publish with it. clockCtx is ctx with an explicit empty cause, which
-	// Publish reads without a Value walk.
+	// g runs the clock and the recording writers. ctx, its context, lives
+	// from New to Close: they publish with it. clockCtx is ctx with an
+	// explicit empty cause, which Publish reads without a Value walk.
+	g        *callcore.Group
 	ctx      context.Context
-	cancel   context.CancelFunc
 	clockCtx context.Context
 
 	// sessions maps session id → *session. It is read on every received
@@ -80,7 +75,6 @@ type Hub struct {
 	state     int // stateNew, stateOpen, stateClosed
 	sub       bus.Subscription
 	clockStop chan struct{}
-	wg        sync.WaitGroup // the clock and the recording writers
 
 	closeOnce sync.Once
 	closeErr  error
@@ -116,9 +110,9 @@ func New(cfg Config, b bus.Bus, log *slog.Logger) (*Hub, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	h := &Hub{cfg: cfg, bus: b, log: log.With("layer", "media"), closeTimeout: closeTimeout, tick: tickInterval,
-		ctx: ctx, cancel: cancel, clockCtx: bus.WithCause(ctx, events.ID{}),
+	g := callcore.NewGroup(context.Background(), "media")
+	h := &Hub{cfg: cfg, bus: b, log: log.With("layer", "media"), tick: tickInterval,
+		g: g, ctx: g.Context(), clockCtx: bus.WithCause(g.Context(), events.ID{}),
 		clips: newClipCache(clipCacheEntries, clipCacheSamples),
 		// Its own transport, so that Close drops only its own connections.
 		http: &http.Client{Timeout: fetchTimeout, Transport: http.DefaultTransport.(*http.Transport).Clone()},
@@ -173,9 +167,9 @@ func (h *Hub) Open(context.Context) error {
 	}
 	h.sub = sub
 	h.state = stateOpen
-	h.clockStop = make(chan struct{})
-	h.wg.Add(1)
-	go h.runClock(h.clockStop)
+	stop := make(chan struct{})
+	h.clockStop = stop
+	h.g.Go("sender clock", func(context.Context) { h.runClock(stop) })
 	h.log.Info("media open", "external_ip", h.cfg.ExternalIP, "media_dir", h.cfg.MediaDir)
 	return nil
 }
@@ -199,56 +193,68 @@ func (h *Hub) mediaRoot() (*os.Root, error) {
 }
 
 // Close stops the sender clock, unsubscribes from the bus (letting the
-// events already queued for the hub be handled, up to a few seconds),
-// finishes every recording (its file is complete and synced; no event is
-// published for it) and forgets every session; the RTP layer closes its
-// own streams. Close is idempotent; it returns the bus's error when the
-// queue could not be drained.
-func (h *Hub) Close() error {
-	h.closeOnce.Do(func() {
-		h.mu.Lock()
-		sub, wasOpen := h.sub, h.state == stateOpen
-		h.state = stateClosed
-		stop := h.clockStop
-		h.mu.Unlock()
-		if !wasOpen {
-			h.cancel()
-			return
-		}
-		close(stop)
-		ctx, cancel := context.WithTimeout(context.Background(), h.closeTimeout)
-		defer cancel()
-		if err := sub.Unsubscribe(ctx); err != nil {
-			h.closeErr = fmt.Errorf("media: close: %w", err)
-		}
-		n := 0
-		h.sessions.Range(func(_, v any) bool {
-			s := v.(*session)
-			s.live.Store(false)
-			if r := s.detachRecording(); r != nil {
-				close(r.ch)
-				<-r.done
-				h.log.Info("recording closed at shutdown", "session_id", s.id, "file_path", r.path, "error", r.err)
-			}
-			n++
-			return true
-		})
-		h.sessions.Clear()
-		h.active.Store(&[]*session{})
-		h.cancel()
-		h.wg.Wait()
-		h.http.CloseIdleConnections()
-		h.rootMu.Lock()
-		if h.root != nil {
-			_ = h.root.Close()
-			h.root = nil
-		}
-		h.rootMu.Unlock()
-		if n > 0 {
-			h.log.Info("media closed with sessions", "sessions", n)
-		}
-	})
+// events already queued for the hub be handled until ctx ends), finishes
+// every recording (its file is complete and synced; no event is published
+// for it) and forgets every session; the RTP layer closes its own streams.
+// When ctx ends first, Close stops waiting: the error says what was cut
+// short (the bus's *bus.DrainError for the events not handled, a
+// *callcore.RunningError naming the recording writers still finishing
+// their files). Close is idempotent: a later call waits for the first and
+// returns its result.
+func (h *Hub) Close(ctx context.Context) error {
+	h.closeOnce.Do(func() { h.closeErr = h.close(ctx) })
 	return h.closeErr
+}
+
+func (h *Hub) close(ctx context.Context) error {
+	h.mu.Lock()
+	sub, wasOpen := h.sub, h.state == stateOpen
+	h.state = stateClosed
+	stop := h.clockStop
+	h.mu.Unlock()
+	if !wasOpen {
+		h.g.Stop()
+		return nil
+	}
+	close(stop)
+	var errs []error
+	if err := sub.Unsubscribe(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("media: close: %w", err))
+	}
+	n := 0
+	h.sessions.Range(func(_, v any) bool {
+		s := v.(*session)
+		s.live.Store(false)
+		if r := s.detachRecording(); r != nil {
+			close(r.ch)
+			select {
+			case <-r.done:
+				h.log.Info("recording closed at shutdown", "session_id", s.id, "file_path", r.path, "error", r.err)
+			case <-ctx.Done():
+				// Its writer goes on finishing the file; Wait names it.
+				h.log.Warn("recording still closing at the shutdown deadline", "session_id", s.id, "file_path", r.path)
+			}
+		}
+		n++
+		return true
+	})
+	h.sessions.Clear()
+	h.active.Store(&[]*session{})
+	h.g.Stop()
+	if err := h.g.Wait(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("media: close: %w", err))
+	}
+	h.http.CloseIdleConnections()
+	h.rootMu.Lock()
+	if h.root != nil {
+		_ = h.root.Close()
+		h.root = nil
+	}
+	h.rootMu.Unlock()
+	if n > 0 {
+		h.log.Info("media closed with sessions", "sessions", n)
+	}
+	return errors.Join(errs...)
 }
 
 // StreamInfo is a snapshot of the media state of one session.

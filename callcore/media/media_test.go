@@ -10,6 +10,7 @@ import (
 	"github.com/pion/sdp/v3"
 
 	"github.com/callbus/callbus/callcore/events"
+	"github.com/callbus/callbus/internal/bustest"
 )
 
 // sdpOf joins SDP lines with CRLF.
@@ -276,7 +277,7 @@ func TestUpdateAfterOffer(t *testing.T) {
 	if up.RemoteAddress != "203.0.113.5" || up.RemotePort != 30000 {
 		t.Fatalf("UpdateRtpStream %+v: want 203.0.113.5:30000", up)
 	}
-	checkFor(t, 5e9, func() error {
+	bustest.CheckFor(t, 5e9, func() error {
 		info, _ := e.rtp.Stream("out")
 		if info.RemoteAddress != "203.0.113.5" || info.RemotePort != 30000 || info.Codec != "PCMA" ||
 			info.PayloadType != 8 || info.LocalPort != started.LocalPort {
@@ -335,7 +336,7 @@ func TestHoldResume(t *testing.T) {
 
 	want := func(held bool) {
 		t.Helper()
-		checkFor(t, 5e9, func() error {
+		bustest.CheckFor(t, 5e9, func() error {
 			if mi, _ := e.media.Stream("h"); mi.Held != held || mi.Sending() == held {
 				return fmt.Errorf("held=%v sending=%v, want held=%v", mi.Held, mi.Sending(), held)
 			}
@@ -362,7 +363,7 @@ func TestStopReleasesPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Close()
-	checkFor(t, 5e9, func() error {
+	bustest.CheckFor(t, 5e9, func() error {
 		if info, _ := e.rtp.Stream("s"); info.PacketsReceived != 1 {
 			return fmt.Errorf("rtp counted %d packets on the advertised port, want 1", info.PacketsReceived)
 		}

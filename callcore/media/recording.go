@@ -102,8 +102,16 @@ func (h *Hub) startRecording(ctx context.Context, ev *events.StartRecording) {
 		h.publish(ctx, h.mediaErrorEvent(s.id, events.MediaErrRecordingFailed, "StartRecording %s: the media stream stopped", ev.FilePath))
 		return
 	}
-	h.wg.Add(1)
-	go h.writeRecording(s, r)
+	if !h.g.Go("recording writer", func(context.Context) { h.writeRecording(s, r) }) {
+		// Close has begun (a handler it stopped waiting for got here).
+		s.mu.Lock()
+		s.rec = nil
+		s.mu.Unlock()
+		_ = w.Close()
+		_ = os.Remove(ev.FilePath)
+		h.publish(ctx, h.mediaErrorEvent(s.id, events.MediaErrRecordingFailed, "StartRecording %s: the media layer is shutting down", ev.FilePath))
+		return
+	}
 	h.publish(ctx, &events.RecordingStarted{SessionRef: ev.SessionRef, FilePath: ev.FilePath})
 }
 
@@ -173,7 +181,6 @@ func (s *session) recordFrame(n uint64, sentAudio bool) {
 // unless the recording was detached meanwhile (its detacher then reports
 // the error), reports MediaError{recording_failed} itself.
 func (h *Hub) writeRecording(s *session, r *recorder) {
-	defer h.wg.Done()
 	defer close(r.done)
 	var silence [audio.FrameSamples]int16
 	for f := range r.ch {

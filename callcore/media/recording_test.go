@@ -2,6 +2,7 @@ package media
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -11,8 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/callbus/callbus/callcore"
 	"github.com/callbus/callbus/callcore/audio"
+	"github.com/callbus/callbus/callcore/bus"
 	"github.com/callbus/callbus/callcore/events"
+	"github.com/callbus/callbus/internal/bustest"
 )
 
 // A recording holds what was received on the left (a 1 kHz tone sent by
@@ -156,7 +160,7 @@ func TestRecordingClose(t *testing.T) {
 	e.publish(t, &events.StartRecording{SessionRef: ref("c"), FilePath: path, Format: "wav"})
 	waitFor[*events.RecordingStarted](t, e.rec, "c")
 	e.waitTicks(t, 5)
-	if err := e.media.Close(); err != nil {
+	if err := e.media.Close(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	f, err := os.Open(path)
@@ -169,6 +173,54 @@ func TestRecordingClose(t *testing.T) {
 		t.Fatalf("recording after Close: err %v, %d channels", err, len(ch))
 	}
 }
+
+// A disk that stalls past the shutdown deadline does not hold Close: it
+// returns at the deadline naming the writer still finishing its file.
+func TestRecordingCloseAtTheDeadline(t *testing.T) {
+	t.Parallel()
+	// Not newEnv, whose cleanup wants a Close without error.
+	b := bustest.NewBus(t, bus.Config{})
+	e := &env{bus: b, rec: record(t, b, events.ChannelSessionToMedia, events.ChannelMediaToSession,
+		events.ChannelMediaToRTP, events.ChannelRTPToMedia)}
+	m, err := New(Config{ExternalIP: externalIP}, b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink := &stallingSink{release: make(chan struct{})}
+	m.createWAV = func(string, int) (wavSink, error) { return sink, nil }
+	if err := m.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	e.media = m
+	e.start(t, "c", offerPCMU, events.MediaConfig{Builtin: events.BuiltinTone})
+	e.publish(t, &events.StartRecording{SessionRef: ref("c"), FilePath: filepath.Join(t.TempDir(), "c.wav"), Format: "wav"})
+	waitFor[*events.RecordingStarted](t, e.rec, "c")
+	e.waitTicks(t, 5) // the writer is in a Write that does not return
+
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	begin := time.Now()
+	err = e.media.Close(ctx)
+	took := time.Since(begin)
+	close(sink.release)
+	if took > 2*time.Second {
+		t.Errorf("Close took %v with a 100ms deadline", took)
+	}
+	var re *callcore.RunningError
+	if !errors.As(err, &re) || !slices.Contains(re.Running, "recording writer") {
+		t.Fatalf("Close = %v, want a RunningError naming the recording writer", err)
+	}
+	if again := e.media.Close(t.Context()); again != err {
+		t.Fatalf("second Close = %v, want the first's result", again)
+	}
+}
+
+// stallingSink is a recording whose writes block until release is closed.
+type stallingSink struct{ release chan struct{} }
+
+func (s *stallingSink) Write(...[]int16) error  { <-s.release; return nil }
+func (s *stallingSink) Close() error            { return nil }
+func (s *stallingSink) Duration() time.Duration { return 0 }
 
 // Every failure of a recording is MediaError{recording_failed} and its
 // only outcome.
@@ -221,7 +273,7 @@ func TestRecordingFailures(t *testing.T) {
 		if f.ErrorCode != events.MediaErrRecordingFailed || !strings.Contains(f.Error, "disk on fire") {
 			t.Fatalf("MediaError %+v", f)
 		}
-		checkFor(t, 5*time.Second, func() error {
+		bustest.CheckFor(t, 5*time.Second, func() error {
 			if mi, _ := e.media.Stream(id); mi.Recording || !sink.isClosed() {
 				return errors.New("the failed recording is still attached or open")
 			}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/callbus/callbus/callcore/events"
+	"github.com/callbus/callbus/internal/bustest"
 )
 
 // In these tests there is no rtp hub: the test plays rtp, which fixes the
@@ -98,7 +99,7 @@ func TestPacketsAndStatistics(t *testing.T) {
 		e.publish(t, &events.RtpPacketReceived{SessionRef: ref("q"), SequenceNumber: uint16(i), Payload: []byte{0xff}})
 	}
 	e.publish(t, &events.RtpStatisticsUpdate{SessionRef: ref("q"), Stats: events.RtpStats{PacketsReceived: 3, JitterMS: 1.5}})
-	checkFor(t, 5e9, func() error {
+	bustest.CheckFor(t, 5e9, func() error {
 		mi, _ := e.media.Stream("q")
 		if mi.PacketsReceived != 3 || mi.Stats.PacketsReceived != 3 || mi.Stats.JitterMS != 1.5 {
 			return fmt.Errorf("media state %+v", mi)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/callbus/callbus/callcore/audio"
 	"github.com/callbus/callbus/callcore/events"
+	"github.com/callbus/callbus/internal/bustest"
 )
 
 // One stream through silence, a playback, a hold, a resume and a digit:
@@ -34,7 +35,7 @@ func TestSendSequence(t *testing.T) {
 	waitFor[*events.AudioPlaybackFinished](t, e.rec, id)
 
 	e.publish(t, &events.HoldMedia{SessionRef: ref(id)})
-	checkFor(t, 5e9, func() error {
+	bustest.CheckFor(t, 5e9, func() error {
 		if mi, _ := e.media.Stream(id); !mi.Held {
 			return fmt.Errorf("not held yet")
 		}
@@ -59,7 +60,7 @@ func TestSendSequence(t *testing.T) {
 	e.waitSent(t, id, n+3, nil)
 	// Held again, the counters stop: they match what was published.
 	e.publish(t, &events.HoldMedia{SessionRef: ref(id)})
-	checkFor(t, 5e9, func() error {
+	bustest.CheckFor(t, 5e9, func() error {
 		mi, _ := e.media.Stream(id)
 		if n := len(e.sent(id)); !mi.Held || mi.PacketsSent != uint64(n) || mi.DTMFSent != 1 {
 			return fmt.Errorf("held %v, counted %d packets, %d digits; recorded %d packets, 1 digit",

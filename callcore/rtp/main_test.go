@@ -3,7 +3,6 @@ package rtp
 import (
 	"net/netip"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 
@@ -35,11 +34,7 @@ func newHub(t *testing.T, b bus.Bus, ports [2]int) *Hub {
 	if err := h.Open(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := h.Close(); err != nil {
-			t.Errorf("hub Close: %v", err)
-		}
-	})
+	t.Cleanup(func() { bustest.Close(t, "hub", h.Close) })
 	return h
 }
 
@@ -54,8 +49,6 @@ func all[T events.Event](r *recorder, session string) []T { return bustest.All[T
 func waitFor[T events.Event](t testing.TB, r *recorder, session string) T {
 	return bustest.WaitFor[T](t, r, session)
 }
-
-func checkFor(t *testing.T, total time.Duration, fn func() error) { bustest.CheckFor(t, total, fn) }
 
 func publish(t testing.TB, b bus.Bus, ev events.Event) { bustest.Publish(t, b, ev) }
 

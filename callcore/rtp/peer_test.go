@@ -12,6 +12,7 @@ import (
 
 	"github.com/callbus/callbus/callcore/bus"
 	"github.com/callbus/callbus/callcore/events"
+	"github.com/callbus/callbus/internal/bustest"
 )
 
 // fakeClock drives the hub's RTP arrival clock by hand, so that jitter and
@@ -40,11 +41,7 @@ func newHubWith(t testing.TB, b bus.Bus, cfg Config, clock *fakeClock) *Hub {
 	if err := h.Open(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := h.Close(); err != nil {
-			t.Errorf("hub Close: %v", err)
-		}
-	})
+	t.Cleanup(func() { bustest.Close(t, "hub", h.Close) })
 	return h
 }
 

@@ -2,6 +2,7 @@ package rtp
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"net"
 	"net/netip"
@@ -292,32 +293,31 @@ func (h *Hub) receiveRTP(st *stream, datagram []byte, truncated bool, src netip.
 // packets as RtpPacketReceived. A publish waits at most for the stream's
 // life. A read error other than the socket's closing is reported as
 // RtpError and ends the reader.
-func (h *Hub) readRTP(st *stream) {
-	defer st.readers.Done()
+func (h *Hub) readRTP(ctx context.Context, st *stream) {
 	buf := make([]byte, maxDatagram)
 	var pkt pionrtp.Packet
 	for {
 		n, src, err := st.pair.rtp.ReadFromUDPAddrPort(buf)
 		if err != nil {
-			h.readFailed(st, "RTP", err)
+			h.readFailed(ctx, st, "RTP", err)
 			return
 		}
 		ev := h.receiveRTP(st, buf[:n], n == len(buf), src, h.rtpClock(), &pkt)
 		if ev == nil {
 			continue
 		}
-		if err := h.bus.Publish(st.ctx, ev); err != nil && st.ctx.Err() == nil {
+		if err := h.bus.Publish(ctx, ev); err != nil && ctx.Err() == nil {
 			h.log.Warn("rtp packet not relayed", "session_id", st.session, "error", err)
 		}
 	}
 }
 
 // readFailed reports a read error, unless the socket was closed on purpose.
-func (h *Hub) readFailed(st *stream, what string, err error) {
+func (h *Hub) readFailed(ctx context.Context, st *stream, what string, err error) {
 	if errors.Is(err, net.ErrClosed) {
 		return
 	}
 	h.log.Warn("rtp read failed; the reader stops", "session_id", st.session,
 		"socket", what, "port", st.pair.port, "error", err)
-	h.fail(st.ctx, st.session, events.RtpErrSocket, "read %s socket on port %d: %v", what, st.pair.port, err)
+	h.fail(ctx, st.session, events.RtpErrSocket, "read %s socket on port %d: %v", what, st.pair.port, err)
 }

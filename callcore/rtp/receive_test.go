@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/callbus/callbus/callcore/events"
+	"github.com/callbus/callbus/internal/bustest"
 )
 
 // Every accepted packet reaches media with its exact fields, and with a
@@ -53,7 +54,7 @@ func TestReceivePath(t *testing.T) {
 func waitPackets(t *testing.T, r *recorder, session string, n int) []*events.RtpPacketReceived {
 	t.Helper()
 	var got []*events.RtpPacketReceived
-	checkFor(t, 5*time.Second, func() error {
+	bustest.CheckFor(t, 5*time.Second, func() error {
 		if got = all[*events.RtpPacketReceived](r, session); len(got) >= n {
 			return nil
 		}
@@ -94,7 +95,7 @@ func TestSymmetricLatch(t *testing.T) {
 	}
 
 	publish(t, b, &events.UpdateRtpStream{SessionRef: ref("s"), RemoteAddress: "127.0.0.1", RemotePort: portOf(moved)})
-	checkFor(t, 5*time.Second, func() error {
+	bustest.CheckFor(t, 5*time.Second, func() error {
 		if i := info(t, h, "s"); i.Latched.IsValid() || i.RemotePort != portOf(moved) {
 			return fmt.Errorf("after update: latched %v, remote port %d", i.Latched, i.RemotePort)
 		}
@@ -132,7 +133,7 @@ func TestForeignSourceAndRelatch(t *testing.T) {
 		t.Helper()
 		seq++
 		write(t, c, port, rtpPacket(t, 5, seq, uint32(seq)*160, 0, false, []byte{byte(seq)}))
-		checkFor(t, 5*time.Second, func() error {
+		bustest.CheckFor(t, 5*time.Second, func() error {
 			i := info(t, h, "s")
 			if i.PacketsReceived != wantReceived || i.ForeignSource != wantForeign {
 				return fmt.Errorf("received %d, foreign %d: want %d, %d", i.PacketsReceived, i.ForeignSource,
@@ -197,7 +198,7 @@ func TestForeignSSRC(t *testing.T) {
 		if s.delivered {
 			wantSeqs = append(wantSeqs, s.seq)
 		}
-		checkFor(t, 5*time.Second, func() error {
+		bustest.CheckFor(t, 5*time.Second, func() error {
 			i := info(t, h, "s")
 			if got := i.PacketsReceived + i.ForeignSSRC; got != uint64(n+1) {
 				return fmt.Errorf("%d packets handled, want %d", got, n+1)
@@ -259,7 +260,7 @@ func TestMalformedRTP(t *testing.T) {
 	for n, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			write(t, garbage, port, c.b)
-			checkFor(t, 5*time.Second, func() error {
+			bustest.CheckFor(t, 5*time.Second, func() error {
 				if m := info(t, h, "s").Malformed; m != uint64(n+1) {
 					return fmt.Errorf("malformed %d, want %d", m, n+1)
 				}
@@ -391,11 +392,7 @@ func TestLatchOnDualStackSocket(t *testing.T) {
 	if err := h.Open(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := h.Close(); err != nil {
-			t.Errorf("hub Close: %v", err)
-		}
-	})
+	t.Cleanup(func() { bustest.Close(t, "hub", h.Close) })
 	rec := record(t, b, events.ChannelRTPToMedia)
 	far := udp(t, 0)
 	port := startStream(t, b, rec, "s", 0) // nothing signalled: only the latch can help

@@ -18,21 +18,20 @@ func (h *Hub) rtcpInterval() time.Duration {
 // runTimer is the hub's one report timer: every tick it visits every
 // stream and sends the RTCP reports and statistics updates that are due.
 // One goroutine and one scan per tick keep a thousand streams cheap.
-func (h *Hub) runTimer() {
-	defer h.timer.Done()
+func (h *Hub) runTimer(ctx context.Context) {
 	t := time.NewTicker(h.tick)
 	defer t.Stop()
 	var due []*stream
 	for {
 		select {
-		case <-h.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
 		due = h.snapshot(due[:0])
 		mono := h.mono()
 		for _, st := range due {
-			h.service(st, mono)
+			h.service(ctx, st, mono)
 		}
 		clear(due)
 	}
@@ -51,7 +50,7 @@ func (h *Hub) snapshot(dst []*stream) []*stream {
 // service sends st's RTCP report and publishes its statistics when they
 // are due. It holds st.reportMu so that a stream being stopped gets no
 // periodic update after its final one.
-func (h *Hub) service(st *stream, mono time.Duration) {
+func (h *Hub) service(ctx context.Context, st *stream, mono time.Duration) {
 	st.reportMu.Lock()
 	defer st.reportMu.Unlock()
 	if st.stopped {
@@ -65,7 +64,7 @@ func (h *Hub) service(st *stream, mono time.Duration) {
 	}
 	if mono >= st.nextStats {
 		st.nextStats = mono + h.cfg.StatsInterval
-		ctx, cancel := context.WithTimeout(h.ctx, timerPublishTimeout)
+		ctx, cancel := context.WithTimeout(ctx, timerPublishTimeout)
 		h.publish(ctx, &events.RtpStatisticsUpdate{SessionRef: events.SessionRef{SessionID: st.session},
 			Stats: st.info().stats()})
 		cancel()

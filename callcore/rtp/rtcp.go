@@ -1,6 +1,7 @@
 package rtp
 
 import (
+	"context"
 	"net/netip"
 	"time"
 
@@ -148,13 +149,12 @@ func (st *stream) receptionReports(reports []rtcp.ReceptionReport, now time.Time
 }
 
 // readRTCP reads the RTCP socket until it is closed.
-func (h *Hub) readRTCP(st *stream) {
-	defer st.readers.Done()
+func (h *Hub) readRTCP(ctx context.Context, st *stream) {
 	buf := make([]byte, maxDatagram)
 	for {
 		n, src, err := st.pair.rtcp.ReadFromUDPAddrPort(buf)
 		if err != nil {
-			h.readFailed(st, "RTCP", err)
+			h.readFailed(ctx, st, "RTCP", err)
 			return
 		}
 		h.handleRTCP(st, buf[:n], n == len(buf), src, time.Now())

@@ -8,6 +8,7 @@ import (
 	"github.com/pion/rtcp"
 
 	"github.com/callbus/callbus/callcore/events"
+	"github.com/callbus/callbus/internal/bustest"
 )
 
 func marshalRTCP(t *testing.T, pkts ...rtcp.Packet) []byte {
@@ -65,7 +66,7 @@ func TestRTCPGarbage(t *testing.T) {
 	for _, g := range garbage {
 		write(t, far, port+1, g)
 	}
-	checkFor(t, 5*time.Second, func() error {
+	bustest.CheckFor(t, 5*time.Second, func() error {
 		if m := info(t, h, "s").MalformedRTCP; m != uint64(len(garbage)) {
 			return fmt.Errorf("malformed RTCP %d, want %d", m, len(garbage))
 		}
@@ -74,7 +75,7 @@ func TestRTCPGarbage(t *testing.T) {
 	write(t, far, port+1, marshalRTCP(t, &rtcp.ReceiverReport{SSRC: 3}, rtcp.NewCNAMESourceDescription(3, "far")))
 	write(t, far, port, rtpPacket(t, 3, 1, 0, 0, false, []byte{1}))
 	waitFor[*events.RtpPacketReceived](t, rec, "s")
-	checkFor(t, 5*time.Second, func() error {
+	bustest.CheckFor(t, 5*time.Second, func() error {
 		if i := info(t, h, "s"); i.RTCPReceived != 1 || i.MalformedRTCP != uint64(len(garbage)) {
 			return fmt.Errorf("RTCP received %d, malformed %d: want 1, %d", i.RTCPReceived, i.MalformedRTCP, len(garbage))
 		}
@@ -132,7 +133,7 @@ func TestRTCPReports(t *testing.T) {
 	sentSR := time.Now()
 	write(t, far.rtcp, port+1, marshalRTCP(t, &rtcp.SenderReport{SSRC: farSSRC, NTPTime: farNTP,
 		RTPTime: 1, PacketCount: 6, OctetCount: 960}))
-	checkFor(t, 5*time.Second, func() error {
+	bustest.CheckFor(t, 5*time.Second, func() error {
 		if n := info(t, h, "s").RTCPReceived; n != 1 {
 			return fmt.Errorf("RTCP received %d, want 1", n)
 		}
@@ -193,7 +194,7 @@ func TestRTT(t *testing.T) {
 		write(t, far.rtcp, port+1, marshalRTCP(t, &rtcp.ReceiverReport{SSRC: 0xfa, Reports: []rtcp.ReceptionReport{rep}}))
 		rtcpIn++
 		var rtt float64
-		checkFor(t, 5*time.Second, func() error {
+		bustest.CheckFor(t, 5*time.Second, func() error {
 			i := info(t, h, "s")
 			if i.RTCPReceived != rtcpIn {
 				return fmt.Errorf("RTCP received %d, want %d", i.RTCPReceived, rtcpIn)
@@ -229,7 +230,7 @@ func TestRTCPBetweenStreams(t *testing.T) {
 	publish(t, b, &events.UpdateRtpStream{SessionRef: ref("b"), RemoteAddress: "127.0.0.1", RemotePort: pa})
 
 	var seq uint16
-	checkFor(t, 10*time.Second, func() error {
+	bustest.CheckFor(t, 10*time.Second, func() error {
 		seq++
 		for _, s := range []string{"a", "b"} {
 			publish(t, b, &events.SendRtpPacket{SessionRef: ref(s), Payload: make([]byte, 160),
@@ -265,7 +266,7 @@ func TestRTCPByeOnStop(t *testing.T) {
 // the counter moves just after the write the far end may already have read.
 func waitSent(t *testing.T, h *Hub, session string, n uint64) {
 	t.Helper()
-	checkFor(t, 5*time.Second, func() error {
+	bustest.CheckFor(t, 5*time.Second, func() error {
 		if sent := info(t, h, session).PacketsSent; sent != n {
 			return fmt.Errorf("%d packets sent, want %d", sent, n)
 		}

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/callbus/callbus/callcore"
 	"github.com/callbus/callbus/callcore/bus"
 	"github.com/callbus/callbus/callcore/events"
 )
@@ -31,10 +32,6 @@ const (
 	// before another source may take its place (NAT rebinding).
 	DefaultRelatchAfter = 2 * time.Second
 )
-
-// closeTimeout bounds how long Close waits for the bus to drain the events
-// already queued for the hub.
-const closeTimeout = 5 * time.Second
 
 // maxTick bounds the period of the hub's one report timer: a report or a
 // statistics update is at most this late.
@@ -92,8 +89,6 @@ type Hub struct {
 	bus  bus.Bus
 	log  *slog.Logger
 	pool *portPool
-	// closeTimeout bounds Close's drain; tests shorten it.
-	closeTimeout time.Duration
 	// cname is the RTCP CNAME of every stream of this hub.
 	cname string
 	// epoch anchors mono.
@@ -104,9 +99,9 @@ type Hub struct {
 	// tick is the report timer's period.
 	tick time.Duration
 
-	ctx    context.Context // the readers' and the timer's lifetime; Close cancels it
-	cancel context.CancelFunc
-	timer  sync.WaitGroup
+	// g runs the report timer; its context is the parent of every
+	// stream's readers. Close stops it.
+	g *callcore.Group
 
 	mu      sync.RWMutex
 	state   int // stateNew, stateOpen, stateClosed
@@ -141,8 +136,7 @@ func New(cfg Config, b bus.Bus, log *slog.Logger) (*Hub, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &Hub{cfg: cfg, bus: b, log: log.With("layer", "rtp"), pool: pool,
-		closeTimeout: closeTimeout, streams: map[string]*stream{},
+	h := &Hub{cfg: cfg, bus: b, log: log.With("layer", "rtp"), pool: pool, streams: map[string]*stream{},
 		cname: fmt.Sprintf("callbus-%016x", rand.Uint64()), epoch: time.Now()}
 	h.rtpClock = h.mono
 	h.tick = min(maxTick, cfg.RTCPInterval/2, cfg.StatsInterval/2)
@@ -168,20 +162,19 @@ func (h *Hub) Open(ctx context.Context) error {
 	}
 	probe.Close()
 
-	h.ctx, h.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	h.g = callcore.NewGroup(context.WithoutCancel(ctx), "rtp")
 	sub, err := h.bus.Subscribe(bus.Subscriber{
 		Name:     "rtp",
 		Channels: []string{events.ChannelMediaToRTP},
 		Handle:   h.handle,
 	})
 	if err != nil {
-		h.cancel()
+		h.g.Stop()
 		return fmt.Errorf("rtp: subscribe: %w", err)
 	}
 	h.sub = sub
 	h.state = stateOpen
-	h.timer.Add(1)
-	go h.runTimer()
+	h.g.Go("report timer", h.runTimer)
 	host := "*"
 	if h.cfg.Host.IsValid() {
 		host = h.cfg.Host.String()
@@ -192,37 +185,56 @@ func (h *Hub) Open(ctx context.Context) error {
 }
 
 // Close unsubscribes from the bus, letting the events already queued for
-// the hub be handled (up to a few seconds), stops the report timer, then
-// sends an RTCP BYE on every stream (best effort), closes their sockets,
-// releases their ports and waits for their readers. It publishes nothing
-// for the streams it closes. Close is idempotent; it returns the bus's
-// error when the queue could not be drained.
-func (h *Hub) Close() error {
-	h.closeOnce.Do(func() {
-		h.mu.Lock()
-		sub, wasOpen := h.sub, h.state == stateOpen
-		h.state = stateClosed
-		h.mu.Unlock()
-		if !wasOpen {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(h.ctx), h.closeTimeout)
-		defer cancel()
-		if err := sub.Unsubscribe(ctx); err != nil {
-			h.closeErr = fmt.Errorf("rtp: close: %w", err)
-		}
-		h.cancel()
-		h.timer.Wait()
-		h.mu.Lock()
-		streams := h.streams
-		h.streams = map[string]*stream{}
-		h.shut = true
-		h.mu.Unlock()
-		for _, st := range streams {
-			h.closeStream(st, "shutdown")
-		}
-	})
+// the hub be handled until ctx ends, stops the report timer, then sends an
+// RTCP BYE on every stream (best effort), closes their sockets, releases
+// their ports and waits for their readers. It publishes nothing for the
+// streams it closes. When ctx ends first, the streams are closed all the
+// same and the error says what was cut short: the bus's *bus.DrainError
+// for the events not handled, a *callcore.RunningError for the goroutines
+// still running. Close is idempotent: a later call waits for the first and
+// returns its result.
+func (h *Hub) Close(ctx context.Context) error {
+	h.closeOnce.Do(func() { h.closeErr = h.close(ctx) })
 	return h.closeErr
+}
+
+func (h *Hub) close(ctx context.Context) error {
+	h.mu.Lock()
+	sub, wasOpen := h.sub, h.state == stateOpen
+	h.state = stateClosed
+	h.mu.Unlock()
+	if !wasOpen {
+		return nil
+	}
+	var errs []error
+	if err := sub.Unsubscribe(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("rtp: close: %w", err))
+	}
+	h.g.Stop()
+	if err := h.g.Wait(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("rtp: close: %w", err))
+	}
+	h.mu.Lock()
+	streams := h.streams
+	h.streams = map[string]*stream{}
+	h.shut = true
+	h.mu.Unlock()
+	// Every socket closes first, so that the waits below find the readers
+	// already returned however many streams there are.
+	for _, st := range streams {
+		h.stopStream(st)
+	}
+	var cut []error
+	for _, st := range streams {
+		if _, err := h.closeStream(ctx, st, "shutdown"); err != nil {
+			cut = append(cut, err)
+		}
+	}
+	if len(cut) > 0 {
+		errs = append(errs, fmt.Errorf("rtp: close: the readers of %d of %d streams still running, first %w",
+			len(cut), len(streams), cut[0]))
+	}
+	return errors.Join(errs...)
 }
 
 // Stream returns a snapshot of the stream of sessionID, and whether there
@@ -322,7 +334,7 @@ func (h *Hub) start(ctx context.Context, ev *events.StartRtpStream) {
 	}
 	// Readers start under mu so that Close, which takes the streams under
 	// mu, always finds a stream's readers started and waits for them.
-	st.startReaders(h)
+	st.startReaders(h.g.Context(), h)
 	h.streams[id] = st
 	h.mu.Unlock()
 	h.log.Debug("rtp stream started", "session_id", id, "port", pr.port, "ssrc", st.ssrc,
@@ -356,7 +368,10 @@ func (h *Hub) stop(ctx context.Context, ev *events.StopRtpStream) {
 	h.mu.Unlock()
 	reason := events.StopReasonNoStream
 	if st != nil {
-		info := h.closeStream(st, events.StopReasonStopped)
+		info, err := h.closeStream(ctx, st, events.StopReasonStopped)
+		if err != nil {
+			h.log.Warn("rtp stream readers outlived the handler", "session_id", st.session, "error", err)
+		}
 		// Media turns the final update into the call's last quality
 		// report, so it must come before RtpStreamStopped.
 		h.publish(ctx, &events.RtpStatisticsUpdate{SessionRef: ev.SessionRef, Stats: info.stats()})
@@ -365,14 +380,23 @@ func (h *Hub) stop(ctx context.Context, ev *events.StopRtpStream) {
 	h.publish(ctx, &events.RtpStreamStopped{SessionRef: ev.SessionRef, Reason: reason})
 }
 
-// closeStream says goodbye on st's RTCP socket, closes st, releases its
-// ports, logs its counters and returns its final snapshot.
-func (h *Hub) closeStream(st *stream, reason events.StreamStopReason) StreamInfo {
+// stopStream says goodbye on st's RTCP socket, once, and shuts st.
+func (h *Hub) stopStream(st *stream) {
 	st.reportMu.Lock()
-	st.stopped = true
-	h.sendReport(st, time.Now(), true)
+	if !st.stopped {
+		st.stopped = true
+		h.sendReport(st, time.Now(), true)
+	}
 	st.reportMu.Unlock()
-	st.close()
+	st.shut()
+}
+
+// closeStream stops st, waits for its readers, releases its ports, logs
+// its counters and returns its final snapshot. The error names the
+// readers still running when ctx ended.
+func (h *Hub) closeStream(ctx context.Context, st *stream, reason events.StreamStopReason) (StreamInfo, error) {
+	h.stopStream(st)
+	err := st.close(ctx)
 	h.pool.release(st.pair.port)
 	info := st.info()
 	h.log.Debug("rtp stream stopped", "session_id", st.session, "port", info.LocalPort, "reason", reason,
@@ -381,7 +405,7 @@ func (h *Hub) closeStream(st *stream, reason events.StreamStopReason) StreamInfo
 		"malformed", info.Malformed, "foreign_source", info.ForeignSource, "foreign_ssrc", info.ForeignSSRC,
 		"send_dropped", info.SendDropped, "rtcp_sent", info.RTCPSent, "rtcp_received", info.RTCPReceived,
 		"malformed_rtcp", info.MalformedRTCP)
-	return info
+	return info, err
 }
 
 // fail publishes an RtpError of code, whose text starts with the code too.

@@ -1,6 +1,7 @@
 package rtp
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/callbus/callbus/callcore/bus"
 	"github.com/callbus/callbus/callcore/events"
+	"github.com/callbus/callbus/internal/bustest"
 )
 
 func start(session string, port int) *events.StartRtpStream {
@@ -78,7 +80,7 @@ func TestStreamBindsCountsAndStops(t *testing.T) {
 		t.Fatal(err)
 	}
 	sendTo(t, port+1, rr)
-	checkFor(t, 5e9, func() error {
+	bustest.CheckFor(t, 5e9, func() error {
 		info, ok := h.Stream("s1")
 		if !ok {
 			return errors.New("no stream")
@@ -230,7 +232,7 @@ func TestReconfigure(t *testing.T) {
 	re := &events.StartRtpStream{SessionRef: ref("s"), LocalPort: port, RemoteAddress: "192.0.2.7",
 		RemotePort: 5004, PayloadType: 8, Codec: "PCMA"}
 	publish(t, b, re)
-	checkFor(t, 5e9, func() error {
+	bustest.CheckFor(t, 5e9, func() error {
 		if n := len(all[*events.RtpStreamStarted](rec, "s")); n != 2 {
 			return fmt.Errorf("%d RtpStreamStarted, want 2", n)
 		}
@@ -259,7 +261,7 @@ func TestUpdate(t *testing.T) {
 	publish(t, b, start("s", 0))
 	waitFor[*events.RtpStreamStarted](t, rec, "s")
 	publish(t, b, &events.UpdateRtpStream{SessionRef: ref("s"), RemoteAddress: "198.51.100.9", RemotePort: 7078})
-	checkFor(t, 5e9, func() error {
+	bustest.CheckFor(t, 5e9, func() error {
 		info, _ := h.Stream("s")
 		if info.RemoteAddress != "198.51.100.9" || info.RemotePort != 7078 {
 			return fmt.Errorf("remote %s:%d", info.RemoteAddress, info.RemotePort)
@@ -303,10 +305,10 @@ func TestCloseStopsStreams(t *testing.T) {
 	publish(t, b, start("b", 0))
 	pb := waitFor[*events.RtpStreamStarted](t, rec, "b").LocalPort
 
-	if err := h.Close(); err != nil {
+	if err := h.Close(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if err := h.Close(); err != nil {
+	if err := h.Close(t.Context()); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
 	for _, p := range []int{pa, pa + 1, pb, pb + 1} {
@@ -322,9 +324,43 @@ func TestCloseStopsStreams(t *testing.T) {
 	}
 }
 
+// A Close whose deadline has already passed drains nothing but still
+// closes every stream at once: the ports are free when it returns.
+func TestCloseAtTheDeadlineStillClosesStreams(t *testing.T) {
+	b := newBus(t)
+	h, err := New(Config{Host: loopback, Ports: freePairs(t, 2)}, b, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	rec := record(t, b, events.ChannelRTPToMedia)
+	publish(t, b, start("a", 0))
+	pa := waitFor[*events.RtpStreamStarted](t, rec, "a").LocalPort
+	publish(t, b, start("b", 0))
+	pb := waitFor[*events.RtpStreamStarted](t, rec, "b").LocalPort
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	begin := time.Now()
+	first := h.Close(ctx) // may name readers not yet returned
+	if took := time.Since(begin); took > time.Second {
+		t.Errorf("Close with an ended ctx took %v", took)
+	}
+	for _, p := range []int{pa, pa + 1, pb, pb + 1} {
+		if err := canBind(p); err != nil {
+			t.Fatalf("port %d still bound after Close: %v", p, err)
+		}
+	}
+	if second := h.Close(t.Context()); second != first {
+		t.Fatalf("second Close = %v, want the first's %v", second, first)
+	}
+}
+
 // Close on a hub whose bus has already closed returns rather than hangs.
 // (The memory bus's Unsubscribe then waits for its ctx to end, so Close
-// takes its whole drain timeout, shortened here.)
+// takes its whole deadline, a short one here.)
 func TestCloseAfterBusClosed(t *testing.T) {
 	b, err := bus.New(bus.Config{})
 	if err != nil {
@@ -334,14 +370,15 @@ func TestCloseAfterBusClosed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h.closeTimeout = 100 * time.Millisecond
 	if err := h.Open(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Close(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	_ = h.Close() // may report the bus's error; must return
+	ctx, cancel := context.WithTimeout(t.Context(), 100*time.Millisecond)
+	defer cancel()
+	_ = h.Close(ctx) // may report the bus's error; must return
 }
 
 func TestConfig(t *testing.T) {
@@ -383,10 +420,10 @@ func TestOpenRefusesForeignHost(t *testing.T) {
 		t.Fatal(err)
 	}
 	if err := h.Open(t.Context()); err == nil {
-		h.Close()
+		h.Close(t.Context())
 		t.Fatal("Open on an address that is not this machine's succeeded")
 	}
-	if err := h.Close(); err != nil {
+	if err := h.Close(t.Context()); err != nil {
 		t.Fatalf("Close after a failed Open: %v", err)
 	}
 }

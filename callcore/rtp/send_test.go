@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/callbus/callbus/callcore/events"
+	"github.com/callbus/callbus/internal/bustest"
 )
 
 // What media asks for is what goes on the wire: the event's sequence
@@ -54,7 +55,7 @@ func TestSendPath(t *testing.T) {
 		}
 	}
 	// The counters move just after the write.
-	checkFor(t, 5*time.Second, func() error {
+	bustest.CheckFor(t, 5*time.Second, func() error {
 		if i := info(t, h, "s"); i.PacketsSent != 3 || i.OctetsSent != 167 || i.SendDropped != 0 {
 			return fmt.Errorf("sent %d packets, %d octets, %d dropped: want 3, 167, 0", i.PacketsSent, i.OctetsSent, i.SendDropped)
 		}
@@ -92,7 +93,7 @@ func TestSendWithoutDestination(t *testing.T) {
 			for seq := range 5 {
 				publish(t, b, &events.SendRtpPacket{SessionRef: ref(s), Payload: []byte{1}, SequenceNumber: uint16(seq)})
 			}
-			checkFor(t, 5e9, func() error {
+			bustest.CheckFor(t, 5e9, func() error {
 				if i := info(t, h, s); i.SendDropped != 5 || i.PacketsSent != 0 {
 					return fmt.Errorf("dropped %d, sent %d: want 5, 0", i.SendDropped, i.PacketsSent)
 				}
@@ -130,7 +131,7 @@ func TestSendRefusals(t *testing.T) {
 	if p, _, _ := readRTP(t, far); p.SequenceNumber != 9 {
 		t.Fatalf("first packet on the wire has seq %d, want 9 (the refused ones must not be sent)", p.SequenceNumber)
 	}
-	checkFor(t, 5*time.Second, func() error {
+	bustest.CheckFor(t, 5*time.Second, func() error {
 		if i := info(t, h, "s"); i.SendDropped != 2 || i.PacketsSent != 1 {
 			return fmt.Errorf("dropped %d, sent %d: want 2, 1", i.SendDropped, i.PacketsSent)
 		}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/callbus/callbus/callcore/events"
+	"github.com/callbus/callbus/internal/bustest"
 )
 
 // Statistics are published every StatsInterval, and once more when the
@@ -36,7 +37,7 @@ func TestStatisticsUpdates(t *testing.T) {
 	}
 	want := events.RtpStats{PacketsSent: 3, OctetsSent: 240, PacketsReceived: uint64(received),
 		OctetsReceived: uint64(received) * 160, PacketsLost: 2}
-	checkFor(t, 5*time.Second, func() error {
+	bustest.CheckFor(t, 5*time.Second, func() error {
 		ups := all[*events.RtpStatisticsUpdate](rec, "s")
 		if len(ups) == 0 {
 			return fmt.Errorf("no RtpStatisticsUpdate yet")
@@ -108,7 +109,7 @@ func TestJitter(t *testing.T) {
 				seq++
 				n++
 				write(t, far, port, rtpPacket(t, 9, seq, ts, pt, false, []byte{1, 2, 3, 4}))
-				checkFor(t, 5*time.Second, func() error {
+				bustest.CheckFor(t, 5*time.Second, func() error {
 					if got := info(t, h, "s").PacketsReceived; got != n {
 						return fmt.Errorf("received %d, want %d", got, n)
 					}
@@ -170,7 +171,7 @@ func TestOneTimerForManyStreams(t *testing.T) {
 	if extra := runtime.NumGoroutine() - before; extra > 2*n+n/4 {
 		t.Fatalf("%d goroutines for %d streams, want about %d", extra, n, 2*n)
 	}
-	checkFor(t, 10*time.Second, func() error {
+	bustest.CheckFor(t, 10*time.Second, func() error {
 		for i := range n {
 			s := fmt.Sprint("s", i)
 			if sent := info(t, h, s).RTCPSent; sent == 0 {

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/callbus/callbus/callcore"
 	"github.com/callbus/callbus/callcore/events"
 )
 
@@ -102,9 +103,9 @@ type stream struct {
 	started time.Time
 	ssrc    uint32
 
-	// ctx bounds the readers' publishes; close cancels it.
-	ctx    context.Context
-	cancel context.CancelFunc
+	// readers runs the stream's two socket readers; their context bounds
+	// their publishes, and close stops it.
+	readers *callcore.Group
 
 	sendBuf     [maxDatagram]byte
 	payloadType atomic.Uint32
@@ -137,8 +138,7 @@ type stream struct {
 	sentAtReport        uint64
 	rtcpSent            atomic.Uint64
 
-	readers   sync.WaitGroup
-	closeOnce sync.Once
+	shutOnce sync.Once
 }
 
 // rtcpState is what a stream learns from RTCP; guarded by stream.mu.
@@ -270,21 +270,25 @@ func parseRemote(addr string, port int) netip.AddrPort {
 	return netip.AddrPortFrom(a.Unmap(), uint16(port))
 }
 
-// startReaders starts one reader per socket; close stops them.
-func (st *stream) startReaders(h *Hub) {
-	st.ctx, st.cancel = context.WithCancel(h.ctx)
-	st.readers.Add(2)
-	go h.readRTP(st)
-	go h.readRTCP(st)
+// startReaders starts one reader per socket, under ctx; close stops them.
+func (st *stream) startReaders(ctx context.Context, h *Hub) {
+	st.readers = callcore.NewGroup(ctx, "rtp stream "+st.session)
+	st.readers.Go("rtp reader", func(ctx context.Context) { h.readRTP(ctx, st) })
+	st.readers.Go("rtcp reader", func(ctx context.Context) { h.readRTCP(ctx, st) })
 }
 
-// close cancels the readers' publishes, closes both sockets and waits for
-// the readers to return. It is idempotent. The caller releases the ports
-// afterwards.
-func (st *stream) close() {
-	st.closeOnce.Do(func() {
-		st.cancel()
+// shut cancels the readers' publishes and closes both sockets, which ends
+// the readers. It is idempotent.
+func (st *stream) shut() {
+	st.shutOnce.Do(func() {
+		st.readers.Stop()
 		st.pair.close()
-		st.readers.Wait()
 	})
+}
+
+// close shuts st and waits for its readers to return, until ctx ends (the
+// error then names them). The caller releases the ports afterwards.
+func (st *stream) close(ctx context.Context) error {
+	st.shut()
+	return st.readers.Wait(ctx)
 }

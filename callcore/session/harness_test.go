@@ -15,6 +15,7 @@ import (
 	"github.com/callbus/callbus/callcore"
 	"github.com/callbus/callbus/callcore/bus"
 	"github.com/callbus/callbus/callcore/events"
+	"github.com/callbus/callbus/internal/bustest"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -107,14 +108,14 @@ func newHarness(t *testing.T, cfg Config) *harness {
 // session published was expected and that no handler failed.
 func (h *harness) finish() {
 	t := h.t
-	if err := h.s.Close(); err != nil {
-		t.Errorf("Sessions.Close: %v", err)
-	}
-	if err := h.s.Close(); err != nil {
-		t.Errorf("second Sessions.Close: %v", err)
-	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	if err := h.s.Close(ctx); err != nil {
+		t.Errorf("Sessions.Close: %v", err)
+	}
+	if err := h.s.Close(ctx); err != nil {
+		t.Errorf("second Sessions.Close: %v", err)
+	}
 	if err := h.bus.Close(ctx); err != nil {
 		t.Errorf("bus.Close: %v", err)
 	}
@@ -182,28 +183,12 @@ func kinds(rs []record) string {
 // waitTimeout bounds every wait of the tests.
 const waitTimeout = 5 * time.Second
 
-// checkFor polls fn until it returns nil or total elapses.
-func checkFor(t *testing.T, total, poll time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", total, err)
-		}
-		time.Sleep(poll)
-	}
-}
-
 // expect waits for the next events the session published under key and
 // checks that they are exactly want, in order; it returns them.
 func (h *harness) expect(key string, want ...string) []record {
 	h.t.Helper()
 	var got []record
-	checkFor(h.t, waitTimeout, time.Millisecond, func() error {
+	bustest.CheckFor(h.t, waitTimeout, func() error {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		list, n := h.out[key], h.cursor[key]
@@ -241,7 +226,7 @@ func expectEv[T events.Event](h *harness, key, want string) T {
 func (h *harness) input(key, typ string) events.Envelope {
 	h.t.Helper()
 	var env events.Envelope
-	checkFor(h.t, waitTimeout, time.Millisecond, func() error {
+	bustest.CheckFor(h.t, waitTimeout, func() error {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		for _, r := range h.in[key] {
@@ -329,7 +314,7 @@ func (h *harness) lastUpdate(id string) (callcore.Call, bool) {
 func (h *harness) waitUpdate(id string, ok func(callcore.Call) bool) callcore.Call {
 	h.t.Helper()
 	var c callcore.Call
-	checkFor(h.t, waitTimeout, time.Millisecond, func() error {
+	bustest.CheckFor(h.t, waitTimeout, func() error {
 		var have bool
 		if c, have = h.lastUpdate(id); !have || !ok(c) {
 			return fmt.Errorf("%s: latest CallUpdated %+v (have=%v)", id, c, have)
@@ -435,7 +420,7 @@ func (h *harness) remoteBye(id string) *events.CallEnded {
 func (h *harness) waitState(id string, state callcore.CallState) callcore.Call {
 	h.t.Helper()
 	var c callcore.Call
-	checkFor(h.t, waitTimeout, time.Millisecond, func() error {
+	bustest.CheckFor(h.t, waitTimeout, func() error {
 		c = h.call(id)
 		if c.State != state {
 			return fmt.Errorf("%s is %s, want %s", id, c.State, state)

@@ -61,7 +61,7 @@ func TestDefaults(t *testing.T) {
 		c.From != DefaultFrom || len(c.Codecs) != 2 || c.Codecs[0] != "PCMU" || c.Codecs[1] != "PCMA" {
 		t.Fatalf("defaults: %+v", c)
 	}
-	if err := s.Close(); err != nil { // never opened
+	if err := s.Close(t.Context()); err != nil { // never opened
 		t.Fatal(err)
 	}
 }
@@ -83,10 +83,10 @@ func TestOpenClose(t *testing.T) {
 	if err := other.Open(context.Background()); err == nil {
 		t.Fatal("a second Sessions opened on the same bus")
 	}
-	if err := s.Close(); err != nil {
+	if err := s.Close(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Close(); err != nil {
+	if err := s.Close(t.Context()); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
 	if err := s.Open(context.Background()); !errors.Is(err, ErrClosed) {
@@ -98,6 +98,32 @@ func TestOpenClose(t *testing.T) {
 	_, err = b.Request(ctx, &events.CmdAnswerCall{SessionRef: sref(newID())})
 	if callcore.ErrorCode(err) != callcore.CodeUnavailable {
 		t.Fatalf("Request after Close: %v, want unavailable", err)
+	}
+}
+
+// A timer callback that does not return holds Close only until its
+// deadline; Close then names it, and says so again when called again.
+func TestCloseAtTheDeadline(t *testing.T) {
+	s, err := New(Config{}, newBus(t), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	running, release := make(chan struct{}), make(chan struct{})
+	s.timers.after(0, func(context.Context) { close(running); <-release })
+	<-running
+	ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+	defer cancel()
+	err = s.Close(ctx)
+	close(release)
+	var re *callcore.RunningError
+	if !errors.As(err, &re) || !slices.Equal(re.Running, []string{"timer"}) {
+		t.Fatalf("Close = %v, want a RunningError naming the timer", err)
+	}
+	if again := s.Close(t.Context()); again != err {
+		t.Fatalf("second Close = %v, want the first's result", again)
 	}
 }
 
@@ -120,7 +146,7 @@ func TestCloseStopsTimers(t *testing.T) {
 	if n := armed(); n != 20 {
 		t.Fatalf("%d timers armed, want 20", n)
 	}
-	if err := h.s.Close(); err != nil {
+	if err := h.s.Close(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	if n := armed(); n != 0 {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/callbus/callbus/callcore"
 	"github.com/callbus/callbus/callcore/events"
+	"github.com/callbus/callbus/internal/bustest"
 )
 
 func TestPlayback(t *testing.T) {
@@ -203,7 +204,7 @@ func TestMediaQualityKept(t *testing.T) {
 	}
 	h.publish(&events.MediaQualityUpdate{SessionRef: sref(id),
 		QualityMetrics: events.QualityMetrics{MOS: 4.3, PacketLossPct: 0.5, JitterMS: 3.25, RttMS: 40}})
-	checkFor(t, waitTimeout, time.Millisecond, func() error {
+	bustest.CheckFor(t, waitTimeout, func() error {
 		q := h.call(id).Media.Quality
 		if q == nil || q.MOS != 4.3 || q.PacketLossPct != 0.5 || q.JitterMS != 3.25 || q.RttMS != 40 {
 			return fmt.Errorf("quality %+v", q)

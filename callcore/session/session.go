@@ -154,15 +154,15 @@ type Sessions struct {
 	next    int
 	regs    map[string]*registration
 
+	// g runs the timers' callbacks; its context bounds their publishes.
+	g      *callcore.Group
 	timers timers
 
-	ctx    context.Context // base of the timers' publishes; cancelled by Close
-	cancel context.CancelFunc
-
-	life   sync.Mutex // guards sub, opened and closed
-	sub    bus.Subscription
-	opened bool
-	closed bool
+	life     sync.Mutex // guards sub, opened, closed and closeErr; held by Close
+	sub      bus.Subscription
+	opened   bool
+	closed   bool
+	closeErr error
 }
 
 // New returns the session layer configured by cfg, publishing on b. It
@@ -188,8 +188,8 @@ func New(cfg Config, b bus.Bus, log *slog.Logger) (*Sessions, error) {
 		ring:  make([]string, cfg.RecentCalls),
 		regs:  make(map[string]*registration),
 	}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.timers.init()
+	s.g = callcore.NewGroup(context.Background(), "session")
+	s.timers.init(s.g)
 	return s, nil
 }
 
@@ -222,29 +222,32 @@ func (s *Sessions) Open(ctx context.Context) error {
 	return nil
 }
 
-// closeTimeout bounds how long Close lets queued events drain.
-const closeTimeout = 5 * time.Second
-
-// Close unsubscribes (handling what is already queued, for up to 5s),
-// stops every timer and waits for the timers that are running. It is
-// idempotent and returns the unsubscribe's error, if any.
-func (s *Sessions) Close() error {
+// Close unsubscribes (handling what is already queued until ctx ends),
+// stops every timer and waits, until ctx ends, for the timer callbacks
+// that are running; their publishes are cancelled. When ctx ends first the
+// error says what was cut short: the bus's *bus.DrainError for the events
+// not handled, a *callcore.RunningError for the callbacks still running.
+// Close is idempotent: a later call waits for the first and returns its
+// result.
+func (s *Sessions) Close(ctx context.Context) error {
 	s.life.Lock()
 	defer s.life.Unlock()
 	if s.closed {
-		return nil
+		return s.closeErr
 	}
 	s.closed = true
-	var err error
+	var errs []error
 	if s.sub != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
-		err = s.sub.Unsubscribe(ctx)
-		cancel()
+		if err := s.sub.Unsubscribe(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("session: close: %w", err))
+		}
 	}
 	s.timers.stopAll()
-	s.cancel()
-	s.timers.wait()
-	return err
+	if err := s.g.Wait(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("session: close: %w", err))
+	}
+	s.closeErr = errors.Join(errs...)
+	return s.closeErr
 }
 
 // handle receives the dialog_to_session and media_to_session events, and

@@ -1,9 +1,11 @@
 package session
 
 import (
+	"context"
 	"sync"
 	"time"
 
+	"github.com/callbus/callbus/callcore"
 	"github.com/callbus/callbus/callcore/bus"
 )
 
@@ -11,20 +13,23 @@ import (
 type timer struct{ t *time.Timer }
 
 // timers owns every timer of the layer, so that Close can stop them and
-// wait for the ones already running: a callback counts itself in wg under
-// mu, and never once stopAll has run.
+// wait for the ones already running: a callback runs counted in g, and
+// never once stopAll has run (it stops g under mu).
 type timers struct {
 	mu     sync.Mutex
 	set    map[*timer]struct{}
 	closed bool
-	wg     sync.WaitGroup
+	g      *callcore.Group
 }
 
-func (ts *timers) init() { ts.set = make(map[*timer]struct{}) }
+func (ts *timers) init(g *callcore.Group) {
+	ts.set = make(map[*timer]struct{})
+	ts.g = g
+}
 
-// after runs fn in its own goroutine after d, unless stopped first. It
-// returns nil once stopAll has run.
-func (ts *timers) after(d time.Duration, fn func()) *timer {
+// after runs fn in its own goroutine after d, unless stopped first, with
+// a context that Close cancels. It returns nil once stopAll has run.
+func (ts *timers) after(d time.Duration, fn func(ctx context.Context)) *timer {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
 	if ts.closed {
@@ -38,10 +43,8 @@ func (ts *timers) after(d time.Duration, fn func()) *timer {
 			return
 		}
 		delete(ts.set, tm)
-		ts.wg.Add(1)
 		ts.mu.Unlock()
-		defer ts.wg.Done()
-		fn()
+		ts.g.Do("timer", fn) // refused if stopAll ran meanwhile
 	})
 	ts.set[tm] = struct{}{}
 	return tm
@@ -58,7 +61,8 @@ func (ts *timers) stop(tm *timer) {
 	delete(ts.set, tm)
 }
 
-// stopAll stops every timer and refuses new ones.
+// stopAll stops every timer, refuses new ones and cancels the context of
+// the callbacks running; g.Wait waits for them.
 func (ts *timers) stopAll() {
 	ts.mu.Lock()
 	defer ts.mu.Unlock()
@@ -67,10 +71,8 @@ func (ts *timers) stopAll() {
 		tm.t.Stop()
 	}
 	clear(ts.set)
+	ts.g.Stop()
 }
-
-// wait waits for the callbacks that were running when stopAll ran.
-func (ts *timers) wait() { ts.wg.Wait() }
 
 // arm (re)starts the timer of the step's call held in slot: after d, fn
 // runs as a new step of the call, under its lock, unless the timer was
@@ -80,7 +82,7 @@ func (st *step) arm(slot **timer, d time.Duration, fn func(*step)) {
 	s, c, cause := st.s, st.c, st.cause
 	s.timers.stop(*slot)
 	var tm *timer
-	tm = s.timers.after(d, func() {
+	tm = s.timers.after(d, func(ctx context.Context) {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		if *slot != tm {
@@ -89,7 +91,7 @@ func (st *step) arm(slot **timer, d time.Duration, fn func(*step)) {
 		*slot = nil
 		ts := s.begin(c, cause)
 		fn(ts)
-		if err := ts.flush(bus.WithCause(s.ctx, cause)); err != nil {
+		if err := ts.flush(bus.WithCause(ctx, cause)); err != nil {
 			s.log.Warn("timer step not published", "session_id", c.id, "error", err)
 		}
 	})

@@ -3,10 +3,10 @@ package session
 import (
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/callbus/callbus/callcore"
 	"github.com/callbus/callbus/callcore/events"
+	"github.com/callbus/callbus/internal/bustest"
 )
 
 // A blind transfer: REFER sent, then the dialog ends with transferred.
@@ -97,7 +97,7 @@ func TestTransferRequested(t *testing.T) {
 		t.Fatalf("TransferProgress = %+v", p)
 	}
 	var b string
-	checkFor(t, waitTimeout, time.Millisecond, func() error {
+	bustest.CheckFor(t, waitTimeout, func() error {
 		if keys := h.newKeys(a); len(keys) == 1 {
 			b = keys[0]
 			return nil
@@ -150,7 +150,7 @@ func TestTransferRequestedFails(t *testing.T) {
 			h.publish(&events.TransferRequested{SessionRef: sref(a), ReferTo: "sip:carol@example.com"})
 			h.expect(a, "dialog:TransferProgress")
 			var b string
-			checkFor(t, waitTimeout, time.Millisecond, func() error {
+			bustest.CheckFor(t, waitTimeout, func() error {
 				if keys := h.newKeys(a); len(keys) == 1 {
 					b = keys[0]
 					return nil

@@ -36,11 +36,7 @@ func openStore(t testing.TB, dir string, cfg Config) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := s.Close(); err != nil {
-			t.Errorf("store Close: %v", err)
-		}
-	})
+	t.Cleanup(func() { bustest.Close(t, "store", s.Close) })
 	return s
 }
 

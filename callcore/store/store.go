@@ -97,14 +97,15 @@ type Store struct {
 	tap      bus.Tap
 	tick     chan struct{} // closed and replaced at every commit: wakes Sync
 	flush    chan struct{} // Sync asks the writer to commit now
-	done     chan struct{} // closed when the writer goroutines have returned
+	done     chan struct{} // closed when the writer has returned
+	// g runs the pump and the writer; ctx, its context, bounds their
+	// reads and SQL, and ends only when Close cuts them short.
+	g   *callcore.Group
+	ctx context.Context
 
 	closeOnce  sync.Once
 	closeErr   error
 	closedFlag atomic.Bool
-
-	cancel context.CancelFunc
-	ctx    context.Context
 
 	testHookAdd func() // tests only: called before the writer applies each record
 }
@@ -254,15 +255,15 @@ func (s *Store) Attach(b bus.Bus) error {
 		return fmt.Errorf("store: attach: open tap: %w", err)
 	}
 	s.attached, s.bus, s.tap = true, b, tap
-	s.ctx, s.cancel = context.WithCancel(context.Background())
-	s.done = make(chan struct{})
+	s.g = callcore.NewGroup(context.Background(), "store")
+	s.ctx = s.g.Context()
+	done := make(chan struct{})
+	s.done = done
 	recs := make(chan bus.Record, 1024)
 	w := newWriter(s)
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() { defer wg.Done(); s.pump(tap, since, recs) }()
-	go func() { defer wg.Done(); w.run(recs) }()
-	go func() { wg.Wait(); close(s.done) }()
+	s.g.Go("tap pump", func(context.Context) { s.pump(tap, since, recs) })
+	// The writer returns once the pump has closed recs.
+	s.g.Go("writer", func(context.Context) { defer close(done); w.run(recs) })
 	return nil
 }
 
@@ -329,25 +330,40 @@ func (s *Store) advance(seq, stored uint64) {
 
 // Close stops the store: it closes the tap, commits what the tap still
 // held (call it after the bus has closed to keep every event), and closes
-// the database. It is idempotent; later calls wait for the first and
-// return its result.
-func (s *Store) Close() error {
-	s.closeOnce.Do(func() {
-		s.mu.Lock()
-		s.closed = true
-		s.closedFlag.Store(true)
-		tap, done := s.tap, s.done
-		s.mu.Unlock()
-		if tap != nil {
-			_ = tap.Close() // queued records stay readable; the pump drains them
-			<-done
-			s.cancel()
-		}
-		if err := s.closeDBs(); err != nil {
-			s.closeErr = fmt.Errorf("store: close %s: %w", s.path, err)
-		}
-	})
+// the database. It commits until ctx ends; then it stops reading the tap,
+// interrupts the transaction in flight, which rolls back whole, and closes
+// the database at once. Nothing committed is lost that way, so a deadline
+// already gone gets no grace: the error says so (the seqs not stored are
+// the next run's to reuse, as after a crash). Close is idempotent: a
+// later call waits for the first and returns its result.
+func (s *Store) Close(ctx context.Context) error {
+	s.closeOnce.Do(func() { s.closeErr = s.close(ctx) })
 	return s.closeErr
+}
+
+func (s *Store) close(ctx context.Context) error {
+	s.mu.Lock()
+	s.closed = true
+	s.closedFlag.Store(true)
+	tap := s.tap
+	s.mu.Unlock()
+	var errs []error
+	if tap != nil {
+		_ = tap.Close() // queued records stay readable; the pump drains them
+		err := s.g.Wait(ctx)
+		s.g.Stop()
+		if err != nil {
+			// Cancelled, the pump's read and the writer's SQL return at
+			// once; the database cannot close before they have.
+			_ = s.g.Wait(context.Background())
+			errs = append(errs, fmt.Errorf("store: close %s: cut short before every event through seq %d was stored: %w",
+				s.path, s.bus.LastSeq(), err))
+		}
+	}
+	if err := s.closeDBs(); err != nil {
+		errs = append(errs, fmt.Errorf("store: close %s: %w", s.path, err))
+	}
+	return errors.Join(errs...)
 }
 
 // idSource makes event ids for the events the store itself records (the

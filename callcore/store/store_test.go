@@ -463,10 +463,10 @@ func TestRestart(t *testing.T) {
 	if err := b1.Close(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s1.Close(); err != nil {
+	if err := s1.Close(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if err := s1.Close(); err != nil {
+	if err := s1.Close(t.Context()); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
 
@@ -535,6 +535,60 @@ func TestRestart(t *testing.T) {
 	}
 }
 
+// A Close whose deadline has passed commits nothing more but closes at
+// once: the batch in hand rolls back whole, what was committed before is
+// all there after a restart, and the error says what was not stored.
+func TestCloseAtTheDeadline(t *testing.T) {
+	dir := t.TempDir()
+	b1, err := bus.New(bus.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// One batch, committed only by Sync or when the tap is drained.
+	s1, err := Open(ctxT(t), Config{Dir: dir, BatchInterval: time.Hour, BatchSize: 1 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.Attach(b1); err != nil {
+		t.Fatal(err)
+	}
+	inboundSetup(t, b1, "n1.a", "sip-a@x")
+	hangup(t, b1, "n1.a", "sip-a@x")
+	syncT(t, s1)
+	committed := b1.LastSeq()
+	for range 5000 {
+		bustest.Publish(t, b1, &events.MediaQualityUpdate{SessionRef: ref("n1.a"), QualityMetrics: events.QualityMetrics{MOS: 4}})
+	}
+	all := b1.LastSeq()
+	if err := b1.Close(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	begin := time.Now()
+	err = s1.Close(ctx)
+	if took := time.Since(begin); took > 2*time.Second {
+		t.Errorf("Close with an ended ctx took %v", took)
+	}
+	if again := s1.Close(t.Context()); again != err {
+		t.Fatalf("second Close = %v, want the first's %v", again, err)
+	}
+
+	s2 := openStore(t, dir, Config{})
+	switch got := s2.LastSeq(); {
+	case err == nil && got != all:
+		t.Fatalf("Close reported nothing cut, yet LastSeq = %d, want %d", got, all)
+	case err != nil && got != committed:
+		t.Fatalf("Close cut short (%v), LastSeq = %d, want the committed %d: a batch must roll back whole", err, got, committed)
+	case err != nil && !strings.Contains(err.Error(), fmt.Sprintf("cut short before every event through seq %d was stored", all)):
+		t.Fatalf("Close = %v, want it to say it was cut short before seq %d", err, all)
+	}
+	if c := getCall(t, s2, "n1.a"); c.State != callcore.StateTerminated {
+		t.Fatalf("committed call after restart: %+v", c)
+	}
+}
+
 // TestRestartSeqContinues checks LastSeq after a clean shutdown: the old
 // bus's LastSeq exactly.
 func TestRestartSeqContinues(t *testing.T) {
@@ -556,7 +610,7 @@ func TestRestartSeqContinues(t *testing.T) {
 	if err := b1.Close(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}
-	if err := s1.Close(); err != nil {
+	if err := s1.Close(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	s2 := openStore(t, dir, Config{})
@@ -604,7 +658,7 @@ func TestSyncCommitsAtOnce(t *testing.T) {
 func TestSyncAfterClose(t *testing.T) {
 	b, s := attached(t, Config{}, bus.Config{})
 	bustest.Publish(t, b, upd(ringingCall("n1.x", "sip-x@x")))
-	if err := s.Close(); err != nil {
+	if err := s.Close(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	// Close committed what the tap held; a later event can never be.

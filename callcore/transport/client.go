@@ -164,14 +164,12 @@ func (t *Transport) startClientTx(ctx context.Context, ev *events.SendSipMessage
 		// (RFC 6026 Accepted state): publish it again so that the dialog
 		// layer ACKs it again (sipgo issue #120).
 		tx.OnRetransmission(func(res *sip.Response) {
-			if !res.IsSuccess() || !t.enter() {
-				return
+			if res.IsSuccess() {
+				t.g.Do("retransmission hook", func(context.Context) { t.publish(ctx, responseEvent(res, id)) })
 			}
-			defer t.wg.Done()
-			t.publish(ctx, responseEvent(res, id))
 		})
 	}
-	if !t.goTracked(func() { t.readResponses(ctx, ct, tx) }) {
+	if !t.g.Go("response reader", func(context.Context) { t.readResponses(ctx, ct, tx) }) {
 		tx.Terminate()
 	}
 }
@@ -272,7 +270,7 @@ func (t *Transport) sendCancel(ctx context.Context, ct *clientTx) {
 		t.log.Warn("send CANCEL failed", "transaction_id", ct.id, "error", describeSendError(err, req))
 		return
 	}
-	t.goTracked(func() {
+	t.g.Go("cancel reader", func(context.Context) {
 		defer tx.Terminate()
 		for {
 			select {

@@ -6,12 +6,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
 	"github.com/callbus/callbus/callcore/events"
+	"github.com/callbus/callbus/internal/bustest"
 )
 
 // phone is a sipgo peer that answers INVITEs as its X-Mode header says:
@@ -198,7 +198,7 @@ func TestOutgoingCancel(t *testing.T) {
 			if tc.mode == "hold" {
 				// Once the CANCEL was handed to the INVITE's reader, let the
 				// peer send its 100.
-				checkFor(t, waitTotal, time.Millisecond, func() error {
+				bustest.CheckFor(t, waitTotal, func() error {
 					tr.lanes.mu.Lock()
 					_, busy := tr.lanes.lanes[callID]
 					tr.lanes.mu.Unlock()
@@ -321,7 +321,7 @@ func TestCloseSendsQueued(t *testing.T) {
 	}
 	done := make(chan error, 2)
 	for range 2 {
-		go func() { done <- tr.Close() }()
+		go func() { done <- tr.Close(t.Context()) }()
 	}
 	for range 2 {
 		if err := recv(t, done, "Close"); err != nil {

@@ -1,6 +1,7 @@
 package transport
 
 import (
+	"context"
 	"fmt"
 	"sync"
 )
@@ -43,7 +44,7 @@ func (s *laneSet) run(key string, job func()) error {
 		return nil
 	}
 	l := &lane{jobs: []func(){job}}
-	if !s.t.goTracked(func() { s.drain(key, l) }) {
+	if !s.t.g.Go("send lane", func(context.Context) { s.drain(key, l) }) {
 		return ErrClosed
 	}
 	if len(s.lanes) == 0 {

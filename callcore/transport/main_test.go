@@ -59,11 +59,7 @@ func newTransport(t *testing.T, b bus.Bus, cfg Config) *Transport {
 	if err := tr.Open(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() {
-		if err := tr.Close(); err != nil {
-			t.Errorf("transport close: %v", err)
-		}
-	})
+	t.Cleanup(func() { bustest.Close(t, "transport", tr.Close) })
 	return tr
 }
 
@@ -90,7 +86,7 @@ func matching[T events.Event](r *recorder, match func(T) bool) []T {
 func waitEvent[T events.Event](t *testing.T, r *recorder, what string, match func(T) bool) T {
 	t.Helper()
 	var found T
-	checkFor(t, waitTotal, 5*time.Millisecond, func() error {
+	bustest.CheckFor(t, waitTotal, func() error {
 		if m := matching(r, match); len(m) > 0 {
 			found = m[0]
 			return nil
@@ -116,9 +112,6 @@ func describe(evs []events.Event) string {
 	}
 	return "[" + strings.Join(parts, ", ") + "]"
 }
-
-// checkFor polls fn until it returns nil or total elapses.
-func checkFor(t *testing.T, total, _ time.Duration, fn func() error) { bustest.CheckFor(t, total, fn) }
 
 // publish publishes ev as the dialog layer would.
 func publish(t *testing.T, b bus.Bus, ev events.Event) { bustest.Publish(t, b, ev) }
@@ -250,10 +243,10 @@ func TestOpenAddrClose(t *testing.T) {
 	if err := tr.Open(context.Background()); !errors.Is(err, ErrOpen) {
 		t.Errorf("second Open = %v, want ErrOpen", err)
 	}
-	if err := tr.Close(); err != nil {
+	if err := tr.Close(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if err := tr.Close(); err != nil {
+	if err := tr.Close(t.Context()); err != nil {
 		t.Errorf("second Close = %v, want nil", err)
 	}
 	if err := tr.Open(context.Background()); !errors.Is(err, ErrClosed) {
@@ -292,7 +285,7 @@ func TestOpenFailsOnBusyPort(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "listen tcp") {
 		t.Fatalf("Open on a busy port = %v, want a listen tcp error", err)
 	}
-	if err := tr.Close(); err != nil {
+	if err := tr.Close(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 }

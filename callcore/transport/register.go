@@ -93,7 +93,7 @@ func (t *Transport) register(ctx context.Context, ev *events.RegisterEndpoint) {
 	if old != nil {
 		old.stop()
 	}
-	started := t.goTracked(func() {
+	started := t.g.Go("registration", func(context.Context) {
 		defer close(reg.done)
 		defer t.regs.remove(reg)
 		if old != nil {

@@ -13,6 +13,7 @@ import (
 	"github.com/icholy/digest"
 
 	"github.com/callbus/callbus/callcore/events"
+	"github.com/callbus/callbus/internal/bustest"
 )
 
 // registrar is a sipgo peer that challenges every REGISTER without
@@ -105,7 +106,7 @@ func TestRegister(t *testing.T) {
 				t.Errorf("got %+v, want expires 2 and registration_id reg1", first)
 			}
 			// The refresh at 80% of 2s: a second challenged REGISTER pair.
-			checkFor(t, waitTotal, 10*time.Millisecond, func() error {
+			bustest.CheckFor(t, waitTotal, func() error {
 				if n := len(matching(rec, statusIs(aor, events.RegStatusRegistered))); n < 2 {
 					return fmt.Errorf("%d registered updates, want 2: %s", n, describe(rec.Events()))
 				}
@@ -173,7 +174,7 @@ func TestRegisterRefused(t *testing.T) {
 				t.Errorf("error %q shows the password", failed.Error)
 			}
 			// The registration's goroutine has ended: no retry can follow.
-			checkFor(t, waitTotal, 5*time.Millisecond, func() error {
+			bustest.CheckFor(t, waitTotal, func() error {
 				tr.regs.mu.Lock()
 				defer tr.regs.mu.Unlock()
 				if len(tr.regs.byURI) > 0 {

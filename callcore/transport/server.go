@@ -202,13 +202,13 @@ func (s *serverTable) wasFinished(id string) bool {
 // INVITE, until the ACK): one parked goroutine per pending request, which
 // Close releases by terminating every transaction.
 func (t *Transport) onRequest(req *sip.Request, tx sip.ServerTransaction) {
-	if !t.enter() {
-		if !req.IsAck() {
-			_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusServiceUnavailable, "Service Unavailable", nil))
-		}
-		return
+	if !t.g.Do("request handler", func(context.Context) { t.handleRequest(req, tx) }) && !req.IsAck() {
+		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusServiceUnavailable, "Service Unavailable", nil))
 	}
-	defer t.wg.Done()
+}
+
+// handleRequest is onRequest once Close is sure to wait for it.
+func (t *Transport) handleRequest(req *sip.Request, tx sip.ServerTransaction) {
 	if err := validateRequest(req); err != nil {
 		// Never published: the dialog layer could not key or answer it.
 		t.log.Info("malformed request refused", "method", req.Method, "source", req.Source(), "reason", err)

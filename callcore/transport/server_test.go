@@ -3,6 +3,8 @@ package transport
 import (
 	"context"
 	"fmt"
+	"io"
+	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/callbus/callbus/callcore/bus"
 	"github.com/callbus/callbus/callcore/events"
+	"github.com/callbus/callbus/internal/bustest"
 )
 
 const testSDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 4000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n"
@@ -369,7 +372,7 @@ func TestConcurrentCalls(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	checkFor(t, waitTotal, 10*time.Millisecond, func() error {
+	bustest.CheckFor(t, waitTotal, func() error {
 		invites := matching(rec, func(e *events.SipMessageReceived) bool { return e.Method == "INVITE" })
 		acks := matching(rec, func(e *events.SipMessageReceived) bool { return e.Method == "ACK" })
 		if len(invites) != calls || len(acks) != calls {
@@ -423,5 +426,51 @@ func TestIncomingReject(t *testing.T) {
 				t.Errorf("the ACK of a 486 was published: %s", describe(rec.Events()))
 			}
 		})
+	}
+}
+
+// A Close whose deadline has passed waits for nothing: it ends the request
+// handler parked on an unanswered INVITE and frees the listeners at once.
+func TestCloseAtTheDeadline(t *testing.T) {
+	b := newBus(t)
+	rec := record(t, b)
+	tr, err := New(Config{UDPAddr: "127.0.0.1:0", TCPAddr: "127.0.0.1:0"}, b, testLogger())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Open(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	p := newPeer(t, nil)
+	tx, err := p.cli.TransactionRequest(t.Context(), peerRequest(t, sip.INVITE, sipURI("callbus", tr.Addr("udp"), "udp"), testSDP))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Terminate()
+	waitEvent(t, rec, "INVITE", func(e *events.SipMessageReceived) bool { return e.Method == "INVITE" })
+
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	begin := time.Now()
+	first := tr.Close(ctx) // may name the handler not yet returned
+	if took := time.Since(begin); took > time.Second {
+		t.Errorf("Close with an ended ctx took %v", took)
+	}
+	for _, network := range []string{"udp", "tcp"} {
+		addr := tr.bound[network]
+		var c io.Closer
+		var err error
+		if network == "udp" {
+			c, err = net.ListenPacket(network, addr)
+		} else {
+			c, err = net.Listen(network, addr)
+		}
+		if err != nil {
+			t.Fatalf("rebind %s %s after Close: %v", network, addr, err)
+		}
+		_ = c.Close()
+	}
+	if second := tr.Close(t.Context()); second != first {
+		t.Fatalf("second Close = %v, want the first's %v", second, first)
 	}
 }

@@ -24,6 +24,7 @@ import (
 	"github.com/emiago/sipgo"
 	"github.com/emiago/sipgo/sip"
 
+	"github.com/callbus/callbus/callcore"
 	"github.com/callbus/callbus/callcore/bus"
 	"github.com/callbus/callbus/callcore/events"
 )
@@ -125,15 +126,17 @@ type Transport struct {
 	via     map[string]sip.Addr
 	sub     bus.Subscription
 
-	// ctx ends when Close starts; everything the transport publishes or
-	// waits for is bounded by it.
-	ctx    context.Context
-	cancel context.CancelFunc
+	// g runs every goroutine the transport owns and counts the sipgo
+	// callbacks it runs in. ctx, its context, ends when Close stops
+	// draining; everything the transport publishes or waits for is
+	// bounded by it.
+	g   *callcore.Group
+	ctx context.Context
 
-	life   sync.Mutex
-	state  int
-	wg     sync.WaitGroup // every goroutine the transport owns or runs in
-	closed chan struct{}  // closed when Close has finished
+	life     sync.Mutex
+	state    int
+	closed   chan struct{} // closed when Close has finished
+	closeErr error         // Close's result, set before closed is
 
 	lanes   laneSet
 	servers serverTable
@@ -167,7 +170,8 @@ func New(cfg Config, b bus.Bus, log *slog.Logger) (*Transport, error) {
 	t.clientT.init()
 	t.wire = newWire(t.onWireProvisional, t.replyRaw)
 	t.regs.init()
-	t.ctx, t.cancel = context.WithCancel(context.Background())
+	t.g = callcore.NewGroup(context.Background(), "transport")
+	t.ctx = t.g.Context()
 
 	siplog := slog.New(parseFailures{Handler: t.log.With("lib", "sipgo").Handler(), w: t.wire})
 	ua, err := sipgo.NewUA(
@@ -274,14 +278,14 @@ func (t *Transport) Open(ctx context.Context) (err error) {
 	t.state = stateOpen
 
 	if t.udpConn != nil {
-		t.goLocked(func() {
+		t.g.Go("udp listener", func(context.Context) {
 			if err := t.srv.ServeUDP(t.udpConn); err != nil && !errors.Is(err, net.ErrClosed) {
 				t.log.Error("udp listener stopped", "addr", t.bound["udp"], "error", err)
 			}
 		})
 	}
 	if t.tcpLn != nil {
-		t.goLocked(func() {
+		t.g.Go("tcp listener", func(context.Context) {
 			if err := t.srv.ServeTCP(t.tcpLn); err != nil && !errors.Is(err, net.ErrClosed) {
 				t.log.Error("tcp listener stopped", "addr", t.bound["tcp"], "error", err)
 			}
@@ -346,26 +350,32 @@ func (t *Transport) AdvertisedAddr(network string) string {
 }
 
 // Close unsubscribes from the bus (handling the events already queued and
-// sending what they ask, for up to 5 seconds), stops the listeners,
-// terminates every transaction and registration refresh (without
-// unregistering), and waits for every goroutine the transport runs. It is
-// idempotent: a second call waits for the first and returns nil. It returns
-// the errors met while unsubscribing or closing a listener.
-func (t *Transport) Close() error {
+// sending what they ask, until ctx ends), stops the listeners, terminates
+// every transaction and registration refresh (without unregistering), and
+// waits, until ctx ends, for every goroutine the transport runs. When ctx
+// ends first the transport is closed all the same and the error says what
+// was cut short: the bus's *bus.DrainError, the sends still queued, a
+// *callcore.RunningError naming the goroutines still running. It also
+// returns the errors met while closing a listener. Close is idempotent: a
+// later call waits for the first and returns its result.
+func (t *Transport) Close(ctx context.Context) error {
 	t.life.Lock()
 	if t.state == stateClosed || t.state == stateDraining {
 		t.life.Unlock()
 		<-t.closed
-		return nil
+		return t.closeErr
 	}
 	wasOpen := t.state == stateOpen
 	t.state = stateDraining
 	t.life.Unlock()
 	defer close(t.closed)
+	t.closeErr = t.close(ctx, wasOpen)
+	return t.closeErr
+}
 
+func (t *Transport) close(ctx context.Context, wasOpen bool) error {
 	var errs []error
 	if wasOpen {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		if err := t.sub.Unsubscribe(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("transport: close: unsubscribe: %w", err))
 		}
@@ -374,16 +384,16 @@ func (t *Transport) Close() error {
 			case <-idle:
 			case <-ctx.Done():
 				t.log.Warn("closing with sends still queued")
+				errs = append(errs, fmt.Errorf("transport: close: sends still queued: %w", ctx.Err()))
 			}
 		}
-		cancel()
 	}
 
 	t.life.Lock()
 	t.state = stateClosed
 	t.life.Unlock()
 
-	t.cancel()
+	t.g.Stop()
 	t.regs.stopAll()
 	if err := t.closeListeners(); err != nil {
 		errs = append(errs, err)
@@ -393,8 +403,10 @@ func (t *Transport) Close() error {
 	if err := t.ua.Close(); err != nil {
 		t.log.Debug("sipgo user agent close", "error", err)
 	}
-	t.sweepLateConnections()
-	t.wg.Wait()
+	t.sweepLateConnections(ctx)
+	if err := t.g.Wait(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("transport: close: %w", err))
+	}
 	t.log.Info("sip transport closed")
 	return errors.Join(errs...)
 }
@@ -419,12 +431,20 @@ func (t *Transport) replyRaw(to net.Addr, data []byte) {
 //
 // Under load (the race detector, a busy CI machine) such a goroutine may
 // run late, so the sweep goes on, up to lateSweepMax, until the pools have
-// stayed empty for lateSweeps rounds in a row.
-func (t *Transport) sweepLateConnections() {
+// stayed empty for lateSweeps rounds in a row. When ctx ends first, one
+// last sweep closes what the pools hold.
+func (t *Transport) sweepLateConnections(ctx context.Context) {
 	tp := t.srv.TransportLayer()
 	deadline := time.Now().Add(lateSweepMax)
+	tick := time.NewTicker(lateSweepEvery)
+	defer tick.Stop()
 	for empty := 0; empty < lateSweeps && time.Now().Before(deadline); {
-		time.Sleep(lateSweepEvery)
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			_ = tp.Close()
+			return
+		}
 		if poolSize(tp, "udp")+poolSize(tp, "tcp") == 0 {
 			empty++
 			continue
@@ -461,41 +481,6 @@ func (t *Transport) closeListeners() error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// enter registers one unit of work (a goroutine, a sipgo handler call) that
-// Close must wait for. It returns false once the transport is closed; the
-// caller must then do nothing. Each true must be matched by t.wg.Done().
-func (t *Transport) enter() bool {
-	t.life.Lock()
-	defer t.life.Unlock()
-	if t.state != stateOpen && t.state != stateDraining {
-		return false
-	}
-	t.wg.Add(1)
-	return true
-}
-
-// goTracked runs fn in a goroutine Close waits for. It reports false, and
-// runs nothing, once the transport is closed.
-func (t *Transport) goTracked(fn func()) bool {
-	if !t.enter() {
-		return false
-	}
-	go func() {
-		defer t.wg.Done()
-		fn()
-	}()
-	return true
-}
-
-// goLocked is goTracked for callers holding t.life.
-func (t *Transport) goLocked(fn func()) {
-	t.wg.Add(1)
-	go func() {
-		defer t.wg.Done()
-		fn()
-	}()
 }
 
 // handle is the bus handler for dialog_to_transport. It never waits for

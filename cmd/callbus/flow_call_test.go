@@ -11,6 +11,7 @@ import (
 	"github.com/callbus/callbus/callcore/bus"
 	"github.com/callbus/callbus/callcore/calltest"
 	"github.com/callbus/callbus/callcore/events"
+	"github.com/callbus/callbus/internal/bustest"
 )
 
 // DESIGN.md §4 flows 1–4, each end to end: a calltest phone on one side,
@@ -519,7 +520,7 @@ func TestFlowHoldResume(t *testing.T) {
 				// answer mirrors it. The phone is on hold from its 200 on,
 				// so its ACK may still be on the way.
 				if by == events.ByLocal {
-					checkFor(t, 10*time.Second, time.Millisecond, func() error {
+					bustest.CheckFor(t, 10*time.Second, func() error {
 						if k := c.CountReceived(calltest.Req("ACK")); k != len(parts)-1 {
 							return fmt.Errorf("alice received %d ACKs, want %d", k, len(parts)-1)
 						}

@@ -18,6 +18,7 @@ import (
 	"github.com/callbus/callbus/callcore/bus"
 	"github.com/callbus/callbus/callcore/calltest"
 	"github.com/callbus/callbus/callcore/events"
+	"github.com/callbus/callbus/internal/bustest"
 )
 
 // The media flows end to end: calltest phones send and receive real RTP
@@ -97,7 +98,7 @@ func dominant(samples []int16) float64 {
 func hears(t *testing.T, who string, c *calltest.Call, n int, want float64) {
 	t.Helper()
 	var got []int16
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	bustest.CheckFor(t, 10*time.Second, func() error {
 		got = voiced(c.Codec(), c.ReceivedAudio())
 		if len(got) < n {
 			return fmt.Errorf("%s heard %d voiced samples of %d", who, len(got), n)
@@ -202,7 +203,7 @@ func TestFlowMediaEcho(t *testing.T) {
 			if err := c.SendAudio(ctx, pcm); err != nil {
 				t.Fatal(err)
 			}
-			checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+			bustest.CheckFor(t, 10*time.Second, func() error {
 				if got := voiced(codec, c.ReceivedAudio()); indexOf(got, want) < 0 {
 					return fmt.Errorf("the pattern did not come back whole: %d voiced samples of %d", len(got), len(want))
 				}
@@ -273,7 +274,7 @@ func TestFlowMediaContinuity(t *testing.T) {
 	waitMore := func(what string, k int) {
 		t.Helper()
 		before := len(audioOf())
-		checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+		bustest.CheckFor(t, 10*time.Second, func() error {
 			if got := len(audioOf()) - before; got < k {
 				return fmt.Errorf("%s: %d more packets, want %d", what, got, k)
 			}
@@ -573,7 +574,7 @@ func TestFlowMediaBadRTP(t *testing.T) {
 	if err := c.SendAudio(ctx, pcm); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	bustest.CheckFor(t, 10*time.Second, func() error {
 		if got := voiced(audio.PCMU, c.ReceivedAudio()); indexOf(got, want) < 0 {
 			return fmt.Errorf("the pattern did not come back whole after the bad RTP: %d voiced samples", len(got))
 		}

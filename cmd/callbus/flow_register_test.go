@@ -9,6 +9,7 @@ import (
 	"github.com/callbus/callbus/callcore/bus"
 	"github.com/callbus/callbus/callcore/calltest"
 	"github.com/callbus/callbus/callcore/events"
+	"github.com/callbus/callbus/internal/bustest"
 )
 
 // registrationChanges returns the RegistrationChanged events of
@@ -65,7 +66,7 @@ func TestFlowRegister(t *testing.T) {
 	}
 
 	// The refresh: a new binding granted before the first expires.
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	bustest.CheckFor(t, 10*time.Second, func() error {
 		if h := reg.History(); len(h) < 2 {
 			return fmt.Errorf("%d bindings granted, want a refresh", len(h))
 		}

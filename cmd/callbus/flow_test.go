@@ -12,6 +12,7 @@ import (
 	"github.com/callbus/callbus/callcore/bus"
 	"github.com/callbus/callbus/callcore/calltest"
 	"github.com/callbus/callbus/callcore/events"
+	"github.com/callbus/callbus/internal/bustest"
 )
 
 // The flow tests drive a whole node from calltest phones over loopback
@@ -399,7 +400,7 @@ func wantSnapshot(t *testing.T, n *node, id string, state callcore.CallState, he
 func wantCall(t *testing.T, n *node, id string) callcore.Call {
 	t.Helper()
 	var c, fed callcore.Call
-	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+	bustest.CheckFor(t, 10*time.Second, func() error {
 		var ok bool
 		if c, ok = n.layers.sessions.Get(id); !ok {
 			return fmt.Errorf("session %s is not known", id)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -26,7 +27,7 @@ type layers struct {
 	dialogs   *dialog.Dialogs
 	// opened holds what has been opened, in order; closeLayers closes it
 	// backwards.
-	opened []interface{ Close() error }
+	opened []interface{ Close(context.Context) error }
 }
 
 // openLayers starts the stack from the bottom up, so that every layer is
@@ -126,14 +127,18 @@ func (m *Main) openLayers(ctx context.Context) error {
 
 // closeLayers stops the stack in the reverse order of opening: first the
 // dialogs and the transport, so no new call comes in, then each layer
-// below drains what the bus holds for it.
-func (m *Main) closeLayers() {
+// below drains what the bus holds for it. Every layer shares ctx's
+// deadline; one that it cuts short is logged, and its error returned.
+func (m *Main) closeLayers(ctx context.Context) error {
+	var errs []error
 	for i := len(m.layers.opened) - 1; i >= 0; i-- {
-		if err := m.layers.opened[i].Close(); err != nil {
+		if err := m.layers.opened[i].Close(ctx); err != nil {
 			m.logger.Warn("layer close", "err", err)
+			errs = append(errs, err)
 		}
 	}
 	m.layers.opened = nil
+	return errors.Join(errs...)
 }
 
 // SIPAddr returns the address the SIP listener of network ("udp", "tcp")

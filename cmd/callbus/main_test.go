@@ -20,27 +20,11 @@ import (
 
 	"github.com/callbus/callbus/callcore/bus"
 	"github.com/callbus/callbus/callcore/events"
+	"github.com/callbus/callbus/internal/bustest"
 )
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
-}
-
-// checkFor calls fn every poll until it returns nil, and fails the test
-// with fn's last error when total has passed.
-func checkFor(t *testing.T, total, poll time.Duration, fn func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := fn()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", total, err)
-		}
-		time.Sleep(poll)
-	}
 }
 
 // logBuffer is a goroutine-safe log sink.
@@ -253,7 +237,7 @@ func TestMainCloseOrder(t *testing.T) {
 	closed := make(chan error, 1)
 	go func() { closed <- m.Close(context.Background()) }()
 
-	checkFor(t, 5*time.Second, time.Millisecond, func() error {
+	bustest.CheckFor(t, 5*time.Second, func() error {
 		if m.Ready() == nil {
 			return fmt.Errorf("still ready after Close began")
 		}

@@ -17,6 +17,7 @@ import (
 	"github.com/callbus/callbus/callcore/calltest"
 	"github.com/callbus/callbus/callcore/events"
 	"github.com/callbus/callbus/httpapi"
+	"github.com/callbus/callbus/internal/bustest"
 )
 
 // restToneWAV returns a WAV of seconds of a sine at freq, 8 kHz mono.
@@ -48,7 +49,7 @@ func appOf[T events.Event](f *feed, id string) []T {
 func waitApp[T events.Event](t *testing.T, f *feed, id string, n int) []T {
 	t.Helper()
 	var got []T
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	bustest.CheckFor(t, 10*time.Second, func() error {
 		got = appOf[T](f, id)
 		if len(got) < n {
 			var zero T
@@ -143,7 +144,7 @@ func TestRESTMedia(t *testing.T) {
 		}
 
 		var rec httpapi.Recording
-		checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		bustest.CheckFor(t, 10*time.Second, func() error {
 			l := getJSON[httpapi.RecordingList](api, "/v1/recordings")
 			for _, r := range l.Recordings {
 				if r.ID == fin.RecordingID {

@@ -16,6 +16,7 @@ import (
 	"github.com/callbus/callbus/callcore"
 	"github.com/callbus/callbus/callcore/calltest"
 	"github.com/callbus/callbus/httpapi"
+	"github.com/callbus/callbus/internal/bustest"
 )
 
 // TestSeedCalls fills a data directory with calls for scripts/rest-load.sh:
@@ -90,7 +91,7 @@ func TestSeedCalls(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	checkFor(t, 60*time.Second, 100*time.Millisecond, func() error {
+	bustest.CheckFor(t, 60*time.Second, func() error {
 		for _, s := range []string{"initiating", "ringing", "active", "terminating"} {
 			if l := getJSON[httpapi.CallList](api, "/v1/calls?limit=1&state="+s); len(l.Calls) > 0 {
 				return fmt.Errorf("call %s is still %s", l.Calls[0].ID, s)

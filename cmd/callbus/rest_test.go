@@ -13,6 +13,7 @@ import (
 	"github.com/callbus/callbus/callcore/calltest"
 	"github.com/callbus/callbus/callcore/events"
 	"github.com/callbus/callbus/httpapi"
+	"github.com/callbus/callbus/internal/bustest"
 )
 
 // The REST tests drive DESIGN.md §4's flows through the REST API of a
@@ -248,7 +249,7 @@ func TestRESTHangupInbound(t *testing.T) {
 
 	// A feed filtered to one call and one channel streams that alone.
 	one := openFeed(t, api, "session_id="+id2+"&channels=session_to_app&since=0")
-	checkFor(t, 10*time.Second, 10*time.Millisecond, func() error {
+	bustest.CheckFor(t, 10*time.Second, func() error {
 		all := one.all()
 		if len(all) == 0 {
 			return fmt.Errorf("the filtered feed sent nothing")
@@ -299,7 +300,7 @@ func TestRESTRegistration(t *testing.T) {
 	}
 	waitReg := func(status string) httpapi.Registration {
 		var last httpapi.Registration
-		checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+		bustest.CheckFor(t, 10*time.Second, func() error {
 			last = getJSON[httpapi.Registration](api, "/v1/registrations/"+r.ID)
 			if last.Status != status {
 				return fmt.Errorf("registration %+v, want %s", last, status)

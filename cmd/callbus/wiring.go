@@ -93,19 +93,23 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.bus, err = bus.New(bus.Config{Node: cfg.NodeID, Logger: m.logger, StartSeq: m.store.LastSeq(),
 		History: storeTapBuffer})
 	if err != nil {
-		_ = m.store.Close()
+		_ = m.store.Close(ctx) // not attached: nothing to drain
 		return fmt.Errorf("create bus: %w", err)
 	}
 	defer func() {
 		if err != nil {
+			// What was opened closes within one drain timeout, even when
+			// ctx has ended (Open was interrupted).
+			ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.DrainTimeout)
+			defer cancel()
 			if m.feed != nil {
-				_ = m.feed.Close()
+				_ = m.feed.Close(ctx)
 			}
-			m.closeLayers()
+			_ = m.closeLayers(ctx)
 			// What was published is drained into the store, which closes last.
 			_ = m.bus.Close(ctx)
 			m.bus = nil
-			_ = m.store.Close()
+			_ = m.store.Close(ctx)
 		}
 	}()
 	if err := m.store.Attach(m.bus); err != nil {
@@ -214,9 +218,11 @@ func (m *Main) Ready() error {
 // Close stops the node: it marks it not ready, shuts the HTTP server down
 // (letting in-flight requests finish) and closes the WebSocket feed, stops
 // the layers, drains the bus, then closes the store, which by then holds
-// every event the bus delivered. The whole shutdown gets DrainTimeout,
-// bounded further by ctx. What could not be drained is logged and returned
-// as the error. Close is idempotent; later calls return the first call's
+// every event the bus delivered. The whole shutdown shares one deadline,
+// DrainTimeout from now, bounded further by ctx: each step gets what the
+// ones before it left, and once it has passed every step still stops what
+// it owns, at once. What could not be drained is logged and returned as
+// the error. Close is idempotent; later calls return the first call's
 // result.
 func (m *Main) Close(ctx context.Context) error {
 	m.closeOnce.Do(func() { m.closeErr = m.close(ctx) })
@@ -229,6 +235,9 @@ func (m *Main) close(ctx context.Context) error {
 		return nil
 	}
 	log := m.Logger()
+	// The one deadline of the whole shutdown. Past it each step stops what
+	// it owns without waiting, except that the bus gives a handler still
+	// running its StopGrace to return.
 	ctx, cancel := context.WithTimeout(ctx, m.Config.DrainTimeout)
 	defer cancel()
 
@@ -245,14 +254,22 @@ func (m *Main) close(ctx context.Context) error {
 	// Shutdown does not wait for hijacked connections: the feed's
 	// WebSockets are ended here.
 	if m.feed != nil {
-		_ = m.feed.Close()
+		if err := m.feed.Close(ctx); err != nil {
+			log.Warn("feed close", "err", err)
+			errs = append(errs, err)
+		}
 	}
-	m.closeLayers()
+	if err := m.closeLayers(ctx); err != nil {
+		errs = append(errs, err)
+	}
 	if err := m.bus.Close(ctx); err != nil {
 		log.Warn("bus drain incomplete", "err", err)
 		errs = append(errs, fmt.Errorf("drain bus: %w", err))
 	}
-	if err := m.store.Close(); err != nil {
+	// The store commits what the bus delivered until the deadline; past
+	// it, it closes the database at once. It needs no grace of its own:
+	// a commit cut short rolls back whole, so nothing committed is lost.
+	if err := m.store.Close(ctx); err != nil {
 		log.Warn("store close", "err", err)
 		errs = append(errs, err)
 	}

@@ -35,6 +35,21 @@ func NewBus(t testing.TB, cfg bus.Config) *bus.Memory {
 	return b
 }
 
+// CloseTimeout bounds a Close that a test runs at its end.
+const CloseTimeout = 10 * time.Second
+
+// Close calls close (the Close of a hub, a feed, a store) with a context
+// that ends after CloseTimeout, failing the test if it returns an error.
+// It suits t.Cleanup, where t.Context() has already ended.
+func Close(t testing.TB, what string, close func(context.Context) error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), CloseTimeout)
+	defer cancel()
+	if err := close(ctx); err != nil {
+		t.Errorf("%s Close: %v", what, err)
+	}
+}
+
 // Publish publishes ev, failing the test on error.
 func Publish(t testing.TB, b bus.Bus, ev events.Event) {
 	t.Helper()
@@ -46,10 +61,14 @@ func Publish(t testing.TB, b bus.Bus, ev events.Event) {
 }
 
 // CheckFor polls fn until it returns nil, failing the test with fn's last
-// error once total has passed.
+// error once total has passed: the one way the tests wait for a condition
+// (nats-server's checkFor), never a sleep. It polls after 1ms, then ever
+// less often up to every maxPoll, so that a condition met at once is seen
+// at once and a slow one does not keep a core busy.
 func CheckFor(t testing.TB, total time.Duration, fn func() error) {
 	t.Helper()
 	deadline := time.Now().Add(total)
+	poll := time.Millisecond
 	for {
 		err := fn()
 		if err == nil {
@@ -58,9 +77,13 @@ func CheckFor(t testing.TB, total time.Duration, fn func() error) {
 		if time.Now().After(deadline) {
 			t.Fatalf("after %v: %v", total, err)
 		}
-		time.Sleep(2 * time.Millisecond)
+		time.Sleep(poll)
+		poll = min(2*poll, maxPoll)
 	}
 }
+
+// maxPoll is the longest pause between two polls of CheckFor.
+const maxPoll = 10 * time.Millisecond
 
 // Recorder keeps every event published on some channels.
 type Recorder struct {

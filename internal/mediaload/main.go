@@ -248,8 +248,8 @@ func run(n int, duration, warmup time.Duration, lo int, cpuprofile string) error
 	_ = sub.Unsubscribe(ctx)
 	closeCtx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	mh.Close()
-	rh.Close()
+	_ = mh.Close(closeCtx)
+	_ = rh.Close(closeCtx)
 	_ = b.Close(closeCtx)
 	_ = child.Wait()
 
