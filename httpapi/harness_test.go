@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -169,10 +170,16 @@ type env struct {
 
 // newEnv starts the API with cfg, filling in Metrics, Bus, Store and Feed
 // when cfg leaves them nil.
-func newEnv(t *testing.T, cfg Config) *env {
+func newEnv(t *testing.T, cfg Config) *env { t.Helper(); return newEnvLog(t, cfg, nil) }
+
+// newEnvLog is newEnv with the API logging to log.
+func newEnvLog(t *testing.T, cfg Config, log *slog.Logger) *env {
 	t.Helper()
-	st, err := store.Open(t.Context(), store.Config{Dir: t.TempDir(), BatchInterval: time.Millisecond})
+	st, err := store.New(store.Config{Dir: t.TempDir(), BatchInterval: time.Millisecond}, nil)
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Open(t.Context()); err != nil {
 		t.Fatal(err)
 	}
 	// Cleanups run last-in first-out: the bus closes before the store.
@@ -187,16 +194,13 @@ func newEnv(t *testing.T, cfg Config) *env {
 			io.WriteString(w, "# TYPE test_metric counter\ntest_metric 1\n")
 		})
 	}
-	if cfg.Bus == nil {
-		cfg.Bus = b
-	}
 	if cfg.Store == nil {
 		cfg.Store = st
 	}
 	if cfg.Feed == nil {
 		cfg.Feed = e.feed
 	}
-	h, err := New(cfg)
+	h, err := New(cfg, b, log)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
@@ -209,7 +213,13 @@ func newEnv(t *testing.T, cfg Config) *env {
 
 func newAPI(t *testing.T, cfg Config) (string, *http.Client) {
 	t.Helper()
-	e := newEnv(t, cfg)
+	return newAPILog(t, cfg, nil)
+}
+
+// newAPILog is newAPI with the API logging to log.
+func newAPILog(t *testing.T, cfg Config, log *slog.Logger) (string, *http.Client) {
+	t.Helper()
+	e := newEnvLog(t, cfg, log)
 	// The ops and catalogue tests send requests the spec does not describe
 	// (405s, unknown paths); they check the answers themselves.
 	return e.url, &http.Client{Transport: e.client.Transport.(*apitest.Transport).Base}

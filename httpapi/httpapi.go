@@ -85,9 +85,6 @@ type Config struct {
 	Ready func() error
 	// Metrics answers GET /metrics (promhttp in cmd/callbus). Required.
 	Metrics http.Handler
-	// Bus carries the commands to the session layer (Request) and names
-	// the node that new calls belong to. Required.
-	Bus bus.Bus
 	// Store answers every read. Required.
 	Store Store
 	// Feed serves GET /v1/events. Required.
@@ -110,9 +107,6 @@ type Config struct {
 	// CommandTimeout bounds how long a command waits for the session's
 	// answer and the store's sync; 0 takes DefaultCommandTimeout.
 	CommandTimeout time.Duration
-	// Logger receives request errors, panics, and the access log at debug
-	// level. Nil discards.
-	Logger *slog.Logger
 }
 
 // api holds what the handlers share.
@@ -126,21 +120,22 @@ type api struct {
 	tokens  *tokens
 }
 
-// New returns the HTTP handler of callbus. It starts nothing. It returns
-// an error when cfg.Metrics, cfg.Bus, cfg.Store or cfg.Feed is nil, or when
-// the event catalogue cannot be encoded.
-func New(cfg Config) (http.Handler, error) {
+// New returns the HTTP handler of callbus, which carries commands to the
+// session layer over b (Request) and logs request errors, panics and, at
+// debug level, every request to log (nil discards). It starts nothing. It
+// returns an error when b, cfg.Metrics, cfg.Store or cfg.Feed is nil, or
+// when the event catalogue cannot be encoded.
+func New(cfg Config, b bus.Bus, log *slog.Logger) (http.Handler, error) {
 	switch {
 	case cfg.Metrics == nil:
 		return nil, errors.New("httpapi: Config.Metrics is nil")
-	case cfg.Bus == nil:
-		return nil, errors.New("httpapi: Config.Bus is nil")
+	case b == nil:
+		return nil, errors.New("httpapi: nil bus")
 	case cfg.Store == nil:
 		return nil, errors.New("httpapi: Config.Store is nil")
 	case cfg.Feed == nil:
 		return nil, errors.New("httpapi: Config.Feed is nil")
 	}
-	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -160,7 +155,7 @@ func New(cfg Config) (http.Handler, error) {
 		return nil, fmt.Errorf("httpapi: encode event catalogue: %w", err)
 	}
 	a := &api{
-		bus:     cfg.Bus,
+		bus:     b,
 		store:   cfg.Store,
 		feed:    cfg.Feed,
 		log:     log,

@@ -103,8 +103,8 @@ func wantProblem(t *testing.T, resp *http.Response, body []byte, status int, cod
 
 func TestNewRequiresItsDependencies(t *testing.T) {
 	e := newEnv(t, Config{})
-	full := Config{Metrics: http.NotFoundHandler(), Bus: e.bus, Store: e.store, Feed: e.feed}
-	if _, err := New(full); err != nil {
+	full := Config{Metrics: http.NotFoundHandler(), Store: e.store, Feed: e.feed}
+	if _, err := New(full, e.bus, nil); err != nil {
 		t.Fatalf("New with every dependency: %v", err)
 	}
 	for _, tc := range []struct {
@@ -112,18 +112,22 @@ func TestNewRequiresItsDependencies(t *testing.T) {
 		drop func(*Config)
 	}{
 		{"missing=Metrics", func(c *Config) { c.Metrics = nil }},
-		{"missing=Bus", func(c *Config) { c.Bus = nil }},
 		{"missing=Store", func(c *Config) { c.Store = nil }},
 		{"missing=Feed", func(c *Config) { c.Feed = nil }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := full
 			tc.drop(&cfg)
-			if _, err := New(cfg); err == nil {
+			if _, err := New(cfg, e.bus, nil); err == nil {
 				t.Error("New succeeded")
 			}
 		})
 	}
+	t.Run("missing=bus", func(t *testing.T) {
+		if _, err := New(full, nil, nil); err == nil {
+			t.Error("New succeeded")
+		}
+	})
 }
 
 func TestHealthz(t *testing.T) {
@@ -281,7 +285,7 @@ func TestRequestID(t *testing.T) {
 func TestAccessLogAtDebug(t *testing.T) {
 	var logs logBuffer
 	log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	url, c := newAPI(t, Config{Logger: log})
+	url, c := newAPILog(t, Config{}, log)
 	resp, _ := do(t, c, "GET", url+"/nope", nil)
 	id := resp.Header.Get(HeaderRequestID)
 	line := logs.String()
@@ -292,7 +296,7 @@ func TestAccessLogAtDebug(t *testing.T) {
 	}
 
 	var quiet logBuffer
-	url, c = newAPI(t, Config{Logger: slog.New(slog.NewTextHandler(&quiet, nil))})
+	url, c = newAPILog(t, Config{}, slog.New(slog.NewTextHandler(&quiet, nil)))
 	do(t, c, "GET", url+"/healthz", nil)
 	if quiet.String() != "" {
 		t.Errorf("access log written at info level: %q", quiet.String())

@@ -32,7 +32,7 @@ func TestOpenAPIDocument(t *testing.T) {
 // router serves is in the spec, and every operation of the spec is routed.
 func TestOpenAPIRoutes(t *testing.T) {
 	e := newEnv(t, Config{})
-	h, err := New(Config{Metrics: http.NotFoundHandler(), Bus: e.bus, Store: e.store, Feed: e.feed})
+	h, err := New(Config{Metrics: http.NotFoundHandler(), Store: e.store, Feed: e.feed}, e.bus, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -27,10 +27,6 @@ import (
 
 // Config configures a Feed. Only Bus is required.
 type Config struct {
-	// Bus is the bus the feed taps.
-	Bus bus.Bus
-	// Logger receives connection and error logs. Default slog.Default().
-	Logger *slog.Logger
 	// PingInterval is how often each client is pinged; a client that does
 	// not answer a ping within PingInterval is closed. Default 15s.
 	PingInterval time.Duration
@@ -78,18 +74,19 @@ type Feed struct {
 	encoded         atomic.Uint64
 }
 
-// New returns a feed of cfg.Bus. It starts nothing: each Handle serves one
-// connection on the caller's goroutine. It returns an error when cfg.Bus is
-// nil or a duration or the buffer is negative.
-func New(cfg Config) (*Feed, error) {
-	if cfg.Bus == nil {
-		return nil, errors.New("ws: new feed: Config.Bus is nil")
+// New returns a feed of b logging to log (nil takes slog.Default()). It
+// starts nothing: each Handle serves one connection on the caller's
+// goroutine. It returns an error when b is nil or a duration or the buffer
+// is negative.
+func New(cfg Config, b bus.Bus, log *slog.Logger) (*Feed, error) {
+	if b == nil {
+		return nil, errors.New("ws: new feed: nil bus")
 	}
 	if cfg.PingInterval < 0 || cfg.WriteTimeout < 0 || cfg.Buffer < 0 {
 		return nil, errors.New("ws: new feed: PingInterval, WriteTimeout and Buffer must not be negative")
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
+	if log == nil {
+		log = slog.Default()
 	}
 	if cfg.PingInterval == 0 {
 		cfg.PingInterval = DefaultPingInterval
@@ -101,8 +98,8 @@ func New(cfg Config) (*Feed, error) {
 		cfg.Buffer = DefaultBuffer
 	}
 	return &Feed{
-		bus:      cfg.Bus,
-		log:      cfg.Logger,
+		bus:      b,
+		log:      log,
 		cfg:      cfg,
 		corkBufs: newCorkBufs(),
 		g:        callcore.NewGroup(context.Background(), "ws"),

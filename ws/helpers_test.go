@@ -44,11 +44,7 @@ func quietLogger() *slog.Logger {
 // newServer serves a feed of b configured by cfg until the test ends.
 func newServer(t testing.TB, b bus.Bus, cfg Config) *server {
 	t.Helper()
-	cfg.Bus = b
-	if cfg.Logger == nil {
-		cfg.Logger = quietLogger()
-	}
-	f, err := New(cfg)
+	f, err := New(cfg, b, quietLogger())
 	if err != nil {
 		t.Fatal(err)
 	}

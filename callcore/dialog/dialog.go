@@ -2,7 +2,7 @@
 // 3515, RFC 6086 and RFC 3891 from the UA core's point of view), as fixed by
 // docs/signalling.md.
 //
-// Dialogs is a hub on the bus. It receives transport_to_dialog (SIP requests
+// Hub is a hub on the bus. It receives transport_to_dialog (SIP requests
 // and responses as the transport parsed them) and session_to_dialog (the
 // session layer's call commands), keeps the state of every dialog — Call-ID,
 // tags, CSeq, route set, remote target, pending transactions — and
@@ -32,7 +32,7 @@ const (
 	DefaultT2 = 4 * time.Second
 )
 
-// Config configures Dialogs. Only ContactAddr is required.
+// Config configures Hub. Only ContactAddr is required.
 type Config struct {
 	// ContactAddr is the host:port the transport layer is bound to (or the
 	// external address it advertises); it goes into every Contact header.
@@ -93,13 +93,13 @@ var (
 	ErrConfig = errors.New("dialog: invalid config")
 	// ErrClosed is returned by Open after Close.
 	ErrClosed = errors.New("dialog: closed")
-	// ErrOpen is returned by Open when Dialogs is already open.
+	// ErrOpen is returned by Open when Hub is already open.
 	ErrOpen = errors.New("dialog: already open")
 )
 
-// Dialogs is the dialog hub. Build it with New, start it with Open and
+// Hub is the dialog hub. Build it with New, start it with Open and
 // stop it with Close. Its methods are safe for concurrent use.
-type Dialogs struct {
+type Hub struct {
 	cfg     Config
 	bus     bus.Bus
 	log     *slog.Logger
@@ -108,7 +108,7 @@ type Dialogs struct {
 	node    string
 
 	// mu guards the indexes below; a dialog's own state is guarded by its
-	// own mu. Lock order: dialog.mu, then Dialogs.mu — never the reverse.
+	// own mu. Lock order: dialog.mu, then Hub.mu — never the reverse.
 	mu        sync.Mutex
 	byCall    map[string]*dialog
 	bySession map[string]*dialog
@@ -127,7 +127,7 @@ type Dialogs struct {
 // New returns a dialog hub publishing on b. It starts nothing. It returns
 // an error wrapping ErrConfig when cfg.ContactAddr is not a host:port or
 // cfg.Transport is neither udp nor tcp, or when b is nil.
-func New(cfg Config, b bus.Bus, log *slog.Logger) (*Dialogs, error) {
+func New(cfg Config, b bus.Bus, log *slog.Logger) (*Hub, error) {
 	cfg = cfg.withDefaults()
 	if b == nil {
 		return nil, fmt.Errorf("%w: nil bus", ErrConfig)
@@ -147,7 +147,7 @@ func New(cfg Config, b bus.Bus, log *slog.Logger) (*Dialogs, error) {
 		contact += ";transport=tcp"
 	}
 	contact += ">"
-	return &Dialogs{
+	return &Hub{
 		cfg:       cfg,
 		bus:       b,
 		log:       log.With("layer", "dialog"),
@@ -166,7 +166,7 @@ func New(cfg Config, b bus.Bus, log *slog.Logger) (*Dialogs, error) {
 // stops them. It returns ErrOpen when already open, ErrClosed after Close,
 // ctx's error when ctx has ended, and the bus's error when it refuses the
 // subscription.
-func (h *Dialogs) Open(ctx context.Context) error {
+func (h *Hub) Open(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -201,7 +201,7 @@ func (h *Dialogs) Open(ctx context.Context) error {
 // the bus's *bus.DrainError for the events not handled, a
 // *callcore.RunningError for the callbacks still running. Close is
 // idempotent: a later call waits for the first and returns its result.
-func (h *Dialogs) Close(ctx context.Context) error {
+func (h *Hub) Close(ctx context.Context) error {
 	h.life.Lock()
 	defer h.life.Unlock()
 	if h.closed {
@@ -226,7 +226,7 @@ func (h *Dialogs) Close(ctx context.Context) error {
 // handle is the one bus handler of the hub: transport events arrive keyed
 // by Call-ID (or transaction id), session events by session id, so two
 // events of one dialog may be handled at once; each dialog's mu orders them.
-func (h *Dialogs) handle(ctx context.Context, env events.Envelope, ev events.Event) error {
+func (h *Hub) handle(ctx context.Context, env events.Envelope, ev events.Event) error {
 	o := &out{h: h, ctx: ctx, cause: env.ID}
 	switch e := ev.(type) {
 	case *events.SipMessageReceived:
@@ -268,7 +268,7 @@ func (h *Dialogs) handle(ctx context.Context, env events.Envelope, ev events.Eve
 // out publishes on behalf of one handler run or one timer firing, so that
 // everything it publishes names the right cause.
 type out struct {
-	h     *Dialogs
+	h     *Hub
 	ctx   context.Context
 	cause events.ID
 	err   error
@@ -292,7 +292,7 @@ func (o *out) logErr() {
 
 // after runs fn after d on the hub's timers, with an out whose publishes
 // name cause and end at Close. It returns nil once the hub is closing.
-func (h *Dialogs) after(d time.Duration, cause events.ID, fn func(o *out)) *timer {
+func (h *Hub) after(d time.Duration, cause events.ID, fn func(o *out)) *timer {
 	return h.timers.after(d, func(ctx context.Context) {
 		o := &out{h: h, ctx: bus.WithCause(ctx, cause), cause: cause}
 		fn(o)
@@ -303,19 +303,19 @@ func (h *Dialogs) after(d time.Duration, cause events.ID, fn func(o *out)) *time
 // Lookups. Each returns the dialog unlocked; the caller locks it and checks
 // that it has not ended meanwhile.
 
-func (h *Dialogs) byCallID(id string) *dialog {
+func (h *Hub) byCallID(id string) *dialog {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.byCall[id]
 }
 
-func (h *Dialogs) bySessionID(id string) *dialog {
+func (h *Hub) bySessionID(id string) *dialog {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.bySession[id]
 }
 
-func (h *Dialogs) byTxID(id string) *dialog {
+func (h *Hub) byTxID(id string) *dialog {
 	if id == "" {
 		return nil
 	}
@@ -325,7 +325,7 @@ func (h *Dialogs) byTxID(id string) *dialog {
 }
 
 // lockSession returns the live dialog of a session, locked, or nil.
-func (h *Dialogs) lockSession(id string) *dialog {
+func (h *Hub) lockSession(id string) *dialog {
 	d := h.bySessionID(id)
 	if d == nil {
 		return nil
@@ -340,7 +340,7 @@ func (h *Dialogs) lockSession(id string) *dialog {
 
 // add indexes d (locked by the caller) unless its Call-ID or session is
 // taken, in which case it returns the dialog that holds it.
-func (h *Dialogs) add(d *dialog) *dialog {
+func (h *Hub) add(d *dialog) *dialog {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if old := h.byCall[d.callID]; old != nil {
@@ -356,20 +356,20 @@ func (h *Dialogs) add(d *dialog) *dialog {
 
 // trackTx indexes a transaction id of d, so that its responses and
 // TransportErrors (keyed by transaction id alone) find the dialog.
-func (h *Dialogs) trackTx(tx string, d *dialog) {
+func (h *Hub) trackTx(tx string, d *dialog) {
 	h.mu.Lock()
 	h.byTx[tx] = d
 	h.mu.Unlock()
 }
 
-func (h *Dialogs) untrackTx(tx string) {
+func (h *Hub) untrackTx(tx string) {
 	h.mu.Lock()
 	delete(h.byTx, tx)
 	h.mu.Unlock()
 }
 
 // remove forgets d (locked by the caller) everywhere and stops its timers.
-func (h *Dialogs) remove(d *dialog) {
+func (h *Hub) remove(d *dialog) {
 	d.phase = phaseEnded
 	d.stopOK()
 	h.mu.Lock()
@@ -392,7 +392,7 @@ func (h *Dialogs) remove(d *dialog) {
 }
 
 // count returns how many dialogs are live (for tests and metrics).
-func (h *Dialogs) count() int {
+func (h *Hub) count() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.bySession)

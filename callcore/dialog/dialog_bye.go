@@ -12,7 +12,7 @@ import (
 // to the transactions that wait for them.
 
 // terminateSession ends a call the way its phase allows.
-func (h *Dialogs) terminateSession(o *out, e *events.TerminateSession) {
+func (h *Hub) terminateSession(o *out, e *events.TerminateSession) {
 	d := h.lockSession(e.SessionID)
 	if d == nil {
 		h.log.Debug("TerminateSession for no dialog", "session_id", e.SessionID)
@@ -86,7 +86,7 @@ func (d *dialog) onBye(o *out, m *events.SipMessageReceived) {
 }
 
 // onResponse routes a response to the client transaction it answers.
-func (h *Dialogs) onResponse(o *out, r *events.SipResponseReceived) {
+func (h *Hub) onResponse(o *out, r *events.SipResponseReceived) {
 	d := h.byTxID(r.TransactionID)
 	if d == nil {
 		d = h.byCallID(r.Headers.Get("Call-ID"))
@@ -145,7 +145,7 @@ func (h *Dialogs) onResponse(o *out, r *events.SipResponseReceived) {
 // onTransportError treats the failure of a pending client transaction as
 // its timeout, whatever its error_code: for the dialog, a request that got
 // no final response has failed the same way.
-func (h *Dialogs) onTransportError(o *out, e *events.TransportError) {
+func (h *Hub) onTransportError(o *out, e *events.TransportError) {
 	d := h.byTxID(e.TransactionID)
 	if d == nil {
 		h.log.Debug("transport error for no dialog", "transaction_id", e.TransactionID,

@@ -34,7 +34,7 @@ func (d *dialog) onInfo(o *out, m *events.SipMessageReceived) {
 
 // sendDtmf queues the session's tones, sent one INFO per tone, each after
 // the previous one's final response so that they arrive in order.
-func (h *Dialogs) sendDtmf(o *out, e *events.SendDtmf) {
+func (h *Hub) sendDtmf(o *out, e *events.SendDtmf) {
 	d := h.lockSession(e.SessionID)
 	if d == nil {
 		o.send(&events.DialogError{SessionRef: events.SessionRef{SessionID: e.SessionID},

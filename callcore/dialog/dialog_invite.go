@@ -13,7 +13,7 @@ import (
 // CANCEL.
 
 // onInvite handles an INVITE without a To tag: a new incoming call.
-func (h *Dialogs) onInvite(o *out, m *events.SipMessageReceived) {
+func (h *Hub) onInvite(o *out, m *events.SipMessageReceived) {
 	hs := m.Headers
 	callID := hs.Get("Call-ID")
 	cseq, method, err := parseCSeq(hs.Get("CSeq"))
@@ -107,7 +107,7 @@ func (d *dialog) uasHeaders(extra ...events.Header) events.Headers {
 
 // acceptCall answers the pending INVITE — the initial one, or the far
 // end's re-INVITE — with 200 and the session's SDP.
-func (h *Dialogs) acceptCall(o *out, e *events.AcceptCall) {
+func (h *Hub) acceptCall(o *out, e *events.AcceptCall) {
 	d := h.lockSession(e.SessionID)
 	if d == nil {
 		h.log.Debug("AcceptCall for no dialog", "session_id", e.SessionID)
@@ -214,7 +214,7 @@ func (d *dialog) stopOK() {
 
 // onAck handles the ACK of our 2xx: the initial INVITE's establishes the
 // call, a re-INVITE's just stops the retransmissions.
-func (h *Dialogs) onAck(o *out, m *events.SipMessageReceived) {
+func (h *Hub) onAck(o *out, m *events.SipMessageReceived) {
 	d := h.byCallID(m.Headers.Get("Call-ID"))
 	if d == nil {
 		return // an ACK is never answered; a stray one is dropped
@@ -269,7 +269,7 @@ func (d *dialog) confirmedByRequest(o *out, cseq uint32) bool {
 // rejectCall answers the pending INVITE with the session's final status:
 // the initial INVITE (the dialog is then gone; the session knows, so no
 // CallTerminated) or the far end's re-INVITE (the dialog stays).
-func (h *Dialogs) rejectCall(o *out, e *events.RejectCall) {
+func (h *Hub) rejectCall(o *out, e *events.RejectCall) {
 	d := h.lockSession(e.SessionID)
 	if d == nil {
 		h.log.Debug("RejectCall for no dialog", "session_id", e.SessionID)
@@ -313,7 +313,7 @@ func sanitizePhrase(s string) string {
 // onCancel handles a CANCEL. The transport (sipgo) already answered it and
 // sent 487 for the INVITE when it matched the INVITE's transaction; the
 // dialog reports the end of the call.
-func (h *Dialogs) onCancel(o *out, m *events.SipMessageReceived) {
+func (h *Hub) onCancel(o *out, m *events.SipMessageReceived) {
 	d := h.byCallID(m.Headers.Get("Call-ID"))
 	if d == nil {
 		o.respond(m, 481)

@@ -13,7 +13,7 @@ import (
 // and CANCEL.
 
 // initiateCall sends the INVITE of a new outgoing call.
-func (h *Dialogs) initiateCall(o *out, e *events.InitiateCall) {
+func (h *Hub) initiateCall(o *out, e *events.InitiateCall) {
 	ref := events.SessionRef{SessionID: e.SessionID}
 	fail := func(code int, msg string) {
 		o.send(&events.DialogError{SessionRef: ref, Error: msg, ErrorCode: code})

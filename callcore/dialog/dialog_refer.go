@@ -29,7 +29,7 @@ const referExpires = 60
 // transferCall sends a REFER. For an attended transfer, Refer-To carries
 // ?Replaces= naming the dialog of our other session, from its far end's
 // point of view (RFC 3891 §3: to-tag is that party's tag, from-tag ours).
-func (h *Dialogs) transferCall(o *out, e *events.TransferCall) {
+func (h *Hub) transferCall(o *out, e *events.TransferCall) {
 	// Read the other dialog before locking this one: holding two dialog
 	// locks could deadlock against a transfer the other way round.
 	var replaces, otherTarget string
@@ -177,7 +177,7 @@ func (d *dialog) onRefer(o *out, m *events.SipMessageReceived) {
 }
 
 // transferProgress reports the session's progress on a REFER we accepted.
-func (h *Dialogs) transferProgress(o *out, e *events.TransferProgress) {
+func (h *Hub) transferProgress(o *out, e *events.TransferProgress) {
 	d := h.lockSession(e.SessionID)
 	if d == nil {
 		h.log.Debug("TransferProgress for no dialog", "session_id", e.SessionID)

@@ -28,7 +28,7 @@ type reinviteIn struct {
 // sendReinvite sends a hold (sendonly) or resume (sendrecv) re-INVITE with
 // the session's SDP offer. A hold without an offer reuses our last SDP
 // with its direction turned to hold.
-func (h *Dialogs) sendReinvite(o *out, sessionID, offer string, hold bool) {
+func (h *Hub) sendReinvite(o *out, sessionID, offer string, hold bool) {
 	what := "resume"
 	if hold {
 		what = "hold"

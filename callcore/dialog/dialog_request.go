@@ -9,7 +9,7 @@ import (
 // onRequest routes a received SIP request: ACK and CANCEL to their
 // transactions' dialogs, requests without a To tag out of dialog, the rest
 // to the dialog they name — or 481 when there is none (§12.2.2).
-func (h *Dialogs) onRequest(o *out, m *events.SipMessageReceived) {
+func (h *Hub) onRequest(o *out, m *events.SipMessageReceived) {
 	method := strings.ToUpper(strings.TrimSpace(m.Method))
 	switch method {
 	case "ACK":
@@ -80,7 +80,7 @@ func (h *Dialogs) onRequest(o *out, m *events.SipMessageReceived) {
 
 // lockDialogOf returns, locked, the live dialog that an in-dialog request
 // belongs to: same Call-ID, its To tag ours and its From tag theirs.
-func (h *Dialogs) lockDialogOf(m *events.SipMessageReceived, toTag string) *dialog {
+func (h *Hub) lockDialogOf(m *events.SipMessageReceived, toTag string) *dialog {
 	d := h.byCallID(m.Headers.Get("Call-ID"))
 	if d == nil {
 		return nil

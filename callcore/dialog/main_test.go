@@ -33,12 +33,12 @@ const (
 	ourTo      = "<sip:bob@127.0.0.1:5060>"
 )
 
-// harness runs Dialogs on a real bus and records, in seq order, every
+// harness runs Hub on a real bus and records, in seq order, every
 // event the dialog publishes (dialog_to_transport and dialog_to_session).
 type harness struct {
 	t   *testing.T
 	bus *bus.Memory
-	d   *Dialogs
+	d   *Hub
 
 	mu     sync.Mutex
 	got    []events.Event

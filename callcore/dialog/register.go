@@ -13,7 +13,7 @@ import (
 
 // registerAccount hands a registration to the transport, with a Contact
 // carrying the AOR's user.
-func (h *Dialogs) registerAccount(o *out, e *events.RegisterAccount) {
+func (h *Hub) registerAccount(o *out, e *events.RegisterAccount) {
 	aor, err := targetAddress(e.AOR)
 	if err != nil {
 		o.send(&events.RegistrationUpdated{RegistrationID: e.RegistrationID, AOR: e.AOR,
@@ -41,7 +41,7 @@ func (h *Dialogs) registerAccount(o *out, e *events.RegisterAccount) {
 }
 
 // contactFor returns our Contact with the given user part.
-func (h *Dialogs) contactFor(user string) string {
+func (h *Hub) contactFor(user string) string {
 	_, port, _ := net.SplitHostPort(h.cfg.ContactAddr)
 	c := "<sip:" + user + "@" + net.JoinHostPort(h.host, port)
 	if h.cfg.Transport == "tcp" {
@@ -51,7 +51,7 @@ func (h *Dialogs) contactFor(user string) string {
 }
 
 // unregisterAccount asks the transport to remove a registration.
-func (h *Dialogs) unregisterAccount(o *out, e *events.UnregisterAccount) {
+func (h *Hub) unregisterAccount(o *out, e *events.UnregisterAccount) {
 	h.mu.Lock()
 	aor, ok := h.regs[e.RegistrationID]
 	h.mu.Unlock()
@@ -69,7 +69,7 @@ func (h *Dialogs) unregisterAccount(o *out, e *events.UnregisterAccount) {
 
 // onRegistrationStatus reports the transport's registration outcome to
 // the session, under the registration's id.
-func (h *Dialogs) onRegistrationStatus(o *out, e *events.RegistrationStatusUpdate) {
+func (h *Hub) onRegistrationStatus(o *out, e *events.RegistrationStatusUpdate) {
 	id := e.RegistrationID
 	h.mu.Lock()
 	if id == "" {

@@ -50,7 +50,7 @@ type clientTx struct {
 // guarded by mu.
 type dialog struct {
 	mu        sync.Mutex
-	h         *Dialogs
+	h         *Hub
 	sessionID string
 	callID    string
 	role      role
@@ -208,7 +208,7 @@ func (d *dialog) response(tx string, code int, extra events.Headers, body string
 
 // response builds a SendSipResponse. Call-ID is repeated so the event is
 // keyed by it, like the rest of the call's SIP traffic.
-func (h *Dialogs) response(tx, callID string, code int, extra events.Headers, body string) *events.SendSipResponse {
+func (h *Hub) response(tx, callID string, code int, extra events.Headers, body string) *events.SendSipResponse {
 	hs := make(events.Headers, 0, 2+len(extra))
 	if callID != "" {
 		hs = append(hs, events.Header{Name: "Call-ID", Value: callID})

@@ -11,7 +11,7 @@ import (
 // bridgeCalls serves BridgeCalls: both calls must be active and in no
 // other bridge. BridgeMedia connects them both ways; CallBridged is
 // reported for each. The bridge ends when either call ends (UnbridgeMedia).
-func (s *Sessions) bridgeCalls(st *step, e *events.CmdBridgeCalls) error {
+func (s *Hub) bridgeCalls(st *step, e *events.CmdBridgeCalls) error {
 	c := st.c
 	peer := strings.TrimSpace(e.PeerSessionID)
 	switch {
@@ -42,7 +42,7 @@ func (s *Sessions) bridgeCalls(st *step, e *events.CmdBridgeCalls) error {
 // pair records the bridge of c and p, checking (atomically with the
 // record) that neither is bridged and that p is active. The peer's state
 // is read from its snapshot: its own lock belongs to its own handler.
-func (s *Sessions) pair(c, p *call) error {
+func (s *Hub) pair(c, p *call) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if v := p.snap.Load(); v.State != callcore.StateActive {
@@ -61,7 +61,7 @@ func (s *Sessions) pair(c, p *call) error {
 }
 
 // unbridge ends the bridge of the step's call, if any.
-func (s *Sessions) unbridge(st *step) {
+func (s *Hub) unbridge(st *step) {
 	c := st.c
 	s.mu.Lock()
 	peer := c.bridged

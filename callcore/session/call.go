@@ -22,7 +22,7 @@ type TransferInProgress struct {
 // Get returns the call resource of id, live or recently terminated, as the
 // session last built it, and whether it is known. It is the resource of the
 // call's latest CallUpdated, or newer by the step being published.
-func (s *Sessions) Get(id string) (callcore.Call, bool) {
+func (s *Hub) Get(id string) (callcore.Call, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	c := s.calls[id]
@@ -34,7 +34,7 @@ func (s *Sessions) Get(id string) (callcore.Call, bool) {
 
 // List returns the resources of every live call and of the recently
 // terminated ones (Config.RecentCalls), in the order they were created.
-func (s *Sessions) List() []callcore.Call {
+func (s *Hub) List() []callcore.Call {
 	s.mu.RLock()
 	type entry struct {
 		seq  uint64
@@ -54,7 +54,7 @@ func (s *Sessions) List() []callcore.Call {
 }
 
 // Live returns how many calls are not terminated.
-func (s *Sessions) Live() int {
+func (s *Hub) Live() int {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.live
@@ -62,7 +62,7 @@ func (s *Sessions) Live() int {
 
 // call is the state of one call. Its fields are guarded by mu, which the
 // handler of the call's events and the call's timers hold while they run;
-// bridged is guarded by Sessions.mu instead, because bridging touches two
+// bridged is guarded by Hub.mu instead, because bridging touches two
 // calls. snap is the call resource without the bridge, rebuilt before each
 // publish (Get and List read it, and a peer's step reads it to publish
 // this call's CallUpdated); published, guarded by pubMu, is the resource
@@ -71,7 +71,7 @@ type call struct {
 	mu   sync.Mutex
 	snap atomic.Pointer[callcore.Call]
 
-	bridged string // guarded by Sessions.mu
+	bridged string // guarded by Hub.mu
 
 	pubMu     sync.Mutex // held while a CallUpdated of the call is built and published
 	published callcore.Call
@@ -181,7 +181,7 @@ func (e *endpointCache) of(sdp string) string {
 }
 
 // view returns a copy of the resource, sharing nothing a caller could
-// change, with the bridge filled in; Sessions.mu is held.
+// change, with the bridge filled in; Hub.mu is held.
 func (c *call) view() callcore.Call {
 	v := *c.snap.Load()
 	v.BridgedWith = c.bridged
@@ -193,7 +193,7 @@ func (c *call) view() callcore.Call {
 }
 
 // lookup returns the call id, live or recently terminated, or nil.
-func (s *Sessions) lookup(id string) *call {
+func (s *Hub) lookup(id string) *call {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.calls[id]
@@ -201,7 +201,7 @@ func (s *Sessions) lookup(id string) *call {
 
 // admit registers a new call unless its id is taken (reported as taken) or
 // MaxCalls calls are live (reported as full).
-func (s *Sessions) admit(c *call) (taken, full bool) {
+func (s *Hub) admit(c *call) (taken, full bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.calls[c.id] != nil {
@@ -220,7 +220,7 @@ func (s *Sessions) admit(c *call) (taken, full bool) {
 
 // retire moves a terminated call to the ring of recent calls, forgetting
 // the oldest one there.
-func (s *Sessions) retire(c *call) {
+func (s *Hub) retire(c *call) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.live--
@@ -237,14 +237,14 @@ func (s *Sessions) retire(c *call) {
 // the peer whose bridge the step changed) when its resource changed, still
 // under the call's lock so that the call's outputs are never interleaved.
 type step struct {
-	s     *Sessions
+	s     *Hub
 	c     *call
 	cause events.ID // the event being handled, for the timers it arms
 	out   []events.Event
 	peers []*call // other calls whose resource the step changed (a bridge)
 }
 
-func (s *Sessions) begin(c *call, cause events.ID) *step {
+func (s *Hub) begin(c *call, cause events.ID) *step {
 	return &step{s: s, c: c, cause: cause}
 }
 
@@ -284,9 +284,9 @@ func (st *step) flush(ctx context.Context) error {
 // announce publishes c's CallUpdated when its resource differs from the
 // one last published. It may run for c from a peer's step as well as from
 // c's own: pubMu orders the two, and the resource is read inside it (the
-// snapshot only moves forward, the bridge is read under Sessions.mu), so
+// snapshot only moves forward, the bridge is read under Hub.mu), so
 // the latest CallUpdated of a call is always its current resource.
-func (s *Sessions) announce(ctx context.Context, c *call) error {
+func (s *Hub) announce(ctx context.Context, c *call) error {
 	c.pubMu.Lock()
 	defer c.pubMu.Unlock()
 	s.mu.RLock()

@@ -17,7 +17,7 @@ const (
 
 // sendDtmf serves SendDtmf: SIP INFO through dialog, or RFC 4733 events
 // (the default) through media.
-func (s *Sessions) sendDtmf(st *step, e *events.CmdSendDtmf) error {
+func (s *Hub) sendDtmf(st *step, e *events.CmdSendDtmf) error {
 	c := st.c
 	digits, err := normalizeDigits(e.Digits)
 	if err != nil {
@@ -84,16 +84,16 @@ func isDtmfDigit(b byte) bool {
 }
 
 // onDtmfReceived reports DTMF received as SIP INFO.
-func (s *Sessions) onDtmfReceived(st *step, e *events.DtmfReceived) {
+func (s *Hub) onDtmfReceived(st *step, e *events.DtmfReceived) {
 	s.reportDtmf(st, e.Tones, events.DtmfMethodInfo)
 }
 
 // onDtmfDetected reports a DTMF digit received as RFC 4733 events.
-func (s *Sessions) onDtmfDetected(st *step, e *events.DtmfDetected) {
+func (s *Hub) onDtmfDetected(st *step, e *events.DtmfDetected) {
 	s.reportDtmf(st, e.Digit, events.DtmfMethodRFC4733)
 }
 
-func (s *Sessions) reportDtmf(st *step, digits, method string) {
+func (s *Hub) reportDtmf(st *step, digits, method string) {
 	c := st.c
 	if !c.live() || digits == "" {
 		s.log.Debug("DTMF ignored", "session_id", c.id, "state", c.state, "digits", digits)

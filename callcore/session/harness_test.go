@@ -44,7 +44,7 @@ type record struct {
 	ev  events.Event
 }
 
-// harness runs a real bus with Sessions on it. The test plays dialog and
+// harness runs a real bus with Hub on it. The test plays dialog and
 // media: it publishes their events and reads what the session sent them.
 // Every event the session publishes (session_to_dialog, session_to_media,
 // session_to_app) is recorded per key, in bus order, and each test must
@@ -54,7 +54,7 @@ type record struct {
 type harness struct {
 	t   *testing.T
 	bus *bus.Memory
-	s   *Sessions
+	s   *Hub
 
 	mu      sync.Mutex
 	out     map[string][]record        // what the session published, per key
@@ -104,17 +104,17 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	return h
 }
 
-// finish closes Sessions and the bus, then checks that every event the
+// finish closes Hub and the bus, then checks that every event the
 // session published was expected and that no handler failed.
 func (h *harness) finish() {
 	t := h.t
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := h.s.Close(ctx); err != nil {
-		t.Errorf("Sessions.Close: %v", err)
+		t.Errorf("Hub.Close: %v", err)
 	}
 	if err := h.s.Close(ctx); err != nil {
-		t.Errorf("second Sessions.Close: %v", err)
+		t.Errorf("second Hub.Close: %v", err)
 	}
 	if err := h.bus.Close(ctx); err != nil {
 		t.Errorf("bus.Close: %v", err)

@@ -10,7 +10,7 @@ import (
 
 // holdCall serves HoldCall: a re-INVITE with our last SDP turned sendonly,
 // and HoldMedia; CallEstablished (its answer) makes the call on_hold.
-func (s *Sessions) holdCall(st *step) error {
+func (s *Hub) holdCall(st *step) error {
 	c := st.c
 	switch {
 	case c.state != callcore.StateActive:
@@ -30,7 +30,7 @@ func (s *Sessions) holdCall(st *step) error {
 
 // resumeCall serves ResumeCall: a re-INVITE with our SDP sendrecv again,
 // and ResumeMedia; CallEstablished makes the call active.
-func (s *Sessions) resumeCall(st *step) error {
+func (s *Hub) resumeCall(st *step) error {
 	c := st.c
 	switch {
 	case c.state != callcore.StateOnHold:
@@ -51,7 +51,7 @@ func (s *Sessions) resumeCall(st *step) error {
 }
 
 // reinviteAnswered completes our hold or resume.
-func (s *Sessions) reinviteAnswered(st *step, answer string) {
+func (s *Hub) reinviteAnswered(st *step, answer string) {
 	c := st.c
 	if strings.TrimSpace(answer) != "" {
 		c.remoteSDP = answer
@@ -73,7 +73,7 @@ func (s *Sessions) reinviteAnswered(st *step, answer string) {
 // reinviteFailed undoes our hold or resume: the SDP in force is the old
 // one (its direction restored; the o= version stays bumped, as RFC 3264
 // §8 wants every new offer to increase it) and media goes back.
-func (s *Sessions) reinviteFailed(st *step, e *events.DialogError) {
+func (s *Hub) reinviteFailed(st *step, e *events.DialogError) {
 	c := st.c
 	op := c.pending
 	c.pending = opNone
@@ -92,7 +92,7 @@ func (s *Sessions) reinviteFailed(st *step, e *events.DialogError) {
 // direction mirrored from the offer (sendonly → recvonly, inactive →
 // inactive) and limited by our own hold; a sendonly or inactive offer
 // holds the call, a sendrecv one resumes it.
-func (s *Sessions) onReinviteReceived(st *step, e *events.ReinviteReceived) {
+func (s *Hub) onReinviteReceived(st *step, e *events.ReinviteReceived) {
 	c := st.c
 	reject := func(code int) {
 		st.emit(&events.RejectCall{SessionRef: ref(c.id), StatusCode: code, Reason: callcore.ReasonPhrase(code)})

@@ -11,7 +11,7 @@ import (
 
 // onIncomingCall creates the session of a new incoming INVITE, or rejects
 // it with 503 past MaxCalls (no session is kept then).
-func (s *Sessions) onIncomingCall(ctx context.Context, env events.Envelope, e *events.IncomingCall) error {
+func (s *Hub) onIncomingCall(ctx context.Context, env events.Envelope, e *events.IncomingCall) error {
 	c := &call{
 		id: e.SessionID, dir: callcore.Inbound, from: e.From, to: e.To,
 		state: callcore.StateRinging, createdAt: s.now(), sipCallID: e.CallID,
@@ -42,7 +42,7 @@ func (s *Sessions) onIncomingCall(ctx context.Context, env events.Envelope, e *e
 
 // startAnswer asks media for the answer to the INVITE's offer; AcceptCall
 // follows on MediaStreamStarted.
-func (s *Sessions) startAnswer(st *step) {
+func (s *Hub) startAnswer(st *step) {
 	c := st.c
 	st.disarm(&c.ringTimer)
 	c.answering, c.mediaRequested = true, true
@@ -57,7 +57,7 @@ func (s *Sessions) startAnswer(st *step) {
 }
 
 // ringTimedOut rejects an inbound call nobody answered with 480.
-func (s *Sessions) ringTimedOut(st *step) {
+func (s *Hub) ringTimedOut(st *step) {
 	c := st.c
 	if c.state != callcore.StateRinging || c.answering {
 		return
@@ -68,7 +68,7 @@ func (s *Sessions) ringTimedOut(st *step) {
 }
 
 // rejectInvite answers the INVITE of a ringing inbound call with status.
-func (s *Sessions) rejectInvite(st *step, status int, reason string) {
+func (s *Hub) rejectInvite(st *step, status int, reason string) {
 	c := st.c
 	if reason == "" {
 		reason = callcore.ReasonPhrase(status)
@@ -79,7 +79,7 @@ func (s *Sessions) rejectInvite(st *step, status int, reason string) {
 }
 
 // answerCall serves AnswerCall.
-func (s *Sessions) answerCall(st *step) error {
+func (s *Hub) answerCall(st *step) error {
 	c := st.c
 	switch {
 	case c.dir != callcore.Inbound:
@@ -95,7 +95,7 @@ func (s *Sessions) answerCall(st *step) error {
 
 // rejectCall serves RejectCall: a final status (default 603) to a ringing
 // inbound call.
-func (s *Sessions) rejectCall(st *step, e *events.CmdRejectCall) error {
+func (s *Hub) rejectCall(st *step, e *events.CmdRejectCall) error {
 	c := st.c
 	status := e.StatusCode
 	if status == 0 {
@@ -121,7 +121,7 @@ func (s *Sessions) rejectCall(st *step, e *events.CmdRejectCall) error {
 }
 
 // mediaConfig returns a fresh copy, so that no two events share a slice.
-func (s *Sessions) mediaConfig() events.MediaConfig {
+func (s *Hub) mediaConfig() events.MediaConfig {
 	return events.MediaConfig{Codecs: append([]string(nil), s.media.Codecs...)}
 }
 

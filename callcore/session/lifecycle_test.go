@@ -81,7 +81,7 @@ func TestOpenClose(t *testing.T) {
 	// A second server of api_to_session is refused by the bus.
 	other, _ := New(Config{}, b, nil)
 	if err := other.Open(context.Background()); err == nil {
-		t.Fatal("a second Sessions opened on the same bus")
+		t.Fatal("a second Hub opened on the same bus")
 	}
 	if err := s.Close(t.Context()); err != nil {
 		t.Fatal(err)

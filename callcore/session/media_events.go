@@ -6,7 +6,7 @@ import (
 )
 
 // onMediaQualityUpdate keeps the latest quality estimate on the call.
-func (s *Sessions) onMediaQualityUpdate(st *step, e *events.MediaQualityUpdate) {
+func (s *Hub) onMediaQualityUpdate(st *step, e *events.MediaQualityUpdate) {
 	q := e.QualityMetrics
 	st.c.quality = &callcore.CallQuality{MOS: q.MOS, PacketLossPct: q.PacketLossPct, JitterMS: q.JitterMS,
 		RttMS: q.RttMS, PacketsSent: q.PacketsSent, PacketsReceived: q.PacketsReceived}
@@ -16,7 +16,7 @@ func (s *Sessions) onMediaQualityUpdate(st *step, e *events.MediaQualityUpdate) 
 // INVITE is rejected with 488, or 503 for no_port); a stream that can no
 // longer carry an answered call hangs it up; a failed playback or
 // recording is reported or dropped.
-func (s *Sessions) onMediaError(st *step, e *events.MediaError) {
+func (s *Hub) onMediaError(st *step, e *events.MediaError) {
 	c := st.c
 	switch {
 	case c.state == callcore.StateTerminated:
@@ -67,7 +67,7 @@ func unusableMedia(code events.MediaErrorCode) bool {
 }
 
 // failCall ends a live call for a media failure, end reason failed.
-func (s *Sessions) failCall(st *step, e *events.MediaError) {
+func (s *Hub) failCall(st *step, e *events.MediaError) {
 	status := mediaFailureStatus(e.ErrorCode)
 	st.c.endMessage = e.Error
 	s.hangUpDialog(st, callcore.EndFailed, status)

@@ -12,7 +12,7 @@ import (
 
 // makeCall serves MakeCall: validate, create the session under the id the
 // caller chose, and ask media for an offer.
-func (s *Sessions) makeCall(ctx context.Context, env events.Envelope, e *events.CmdMakeCall) (*events.CommandResult, error) {
+func (s *Hub) makeCall(ctx context.Context, env events.Envelope, e *events.CmdMakeCall) (*events.CommandResult, error) {
 	to := strings.TrimSpace(e.To)
 	if !validSIPURI(to) {
 		return nil, &callcore.Error{Code: callcore.CodeValidationFailed, Field: "to",
@@ -66,7 +66,7 @@ func (s *Sessions) makeCall(ctx context.Context, env events.Envelope, e *events.
 // The session picks the Call-ID of an outgoing call and hands it to the
 // dialog in InitiateCall's headers, so that the call resource names its
 // SIP dialog from the start.
-func (s *Sessions) originate(st *step) {
+func (s *Hub) originate(st *step) {
 	c := st.c
 	c.sipCallID = callcore.NewID("") + "@" + s.cfg.Node
 	st.emit(&events.CallCreated{SessionRef: ref(c.id), Direction: string(c.dir),
@@ -77,7 +77,7 @@ func (s *Sessions) originate(st *step) {
 
 // onMediaStreamStarted sends the SDP media made: the answer of an inbound
 // call (AcceptCall) or the offer of an outgoing one (InitiateCall).
-func (s *Sessions) onMediaStreamStarted(st *step, e *events.MediaStreamStarted) {
+func (s *Hub) onMediaStreamStarted(st *step, e *events.MediaStreamStarted) {
 	c := st.c
 	c.mediaUp = true
 	c.codec, c.localSDP = e.Codec, e.LocalSDP
@@ -99,7 +99,7 @@ func (s *Sessions) onMediaStreamStarted(st *step, e *events.MediaStreamStarted) 
 }
 
 // outgoingTimedOut gives up an outgoing call nobody answered.
-func (s *Sessions) outgoingTimedOut(st *step) {
+func (s *Hub) outgoingTimedOut(st *step) {
 	c := st.c
 	if !c.live() || !c.answeredAt.IsZero() {
 		return
@@ -110,7 +110,7 @@ func (s *Sessions) outgoingTimedOut(st *step) {
 }
 
 // onCallStateChanged reports ringing (once) and logs the REFER progress.
-func (s *Sessions) onCallStateChanged(st *step, e *events.CallStateChanged) {
+func (s *Hub) onCallStateChanged(st *step, e *events.CallStateChanged) {
 	c := st.c
 	switch callcore.CallState(e.NewState) {
 	case callcore.StateRinging:
@@ -136,7 +136,7 @@ func (s *Sessions) onCallStateChanged(st *step, e *events.CallStateChanged) {
 
 // onCallEstablished completes what a 2xx and its ACK complete: the answer
 // of the call, or of our hold/resume re-INVITE.
-func (s *Sessions) onCallEstablished(st *step, e *events.CallEstablished) {
+func (s *Hub) onCallEstablished(st *step, e *events.CallEstablished) {
 	c := st.c
 	switch {
 	case !c.live():
@@ -164,7 +164,7 @@ func (s *Sessions) onCallEstablished(st *step, e *events.CallEstablished) {
 }
 
 // answered makes the call active.
-func (s *Sessions) answered(st *step) {
+func (s *Hub) answered(st *step) {
 	c := st.c
 	st.disarm(&c.ringTimer)
 	c.answeredAt = s.now()
@@ -176,4 +176,4 @@ func (s *Sessions) answered(st *step) {
 	}
 }
 
-func (s *Sessions) now() time.Time { return time.Now().UTC() }
+func (s *Hub) now() time.Time { return time.Now().UTC() }

@@ -18,7 +18,7 @@ type play struct {
 
 // playAudio serves PlayAudio: a new playback replaces the one playing
 // (StopAudio first).
-func (s *Sessions) playAudio(st *step, e *events.CmdPlayAudio) error {
+func (s *Hub) playAudio(st *step, e *events.CmdPlayAudio) error {
 	c := st.c
 	src := e.File
 	switch {
@@ -52,7 +52,7 @@ func (s *Sessions) playAudio(st *step, e *events.CmdPlayAudio) error {
 }
 
 // stopAudio serves StopAudio.
-func (s *Sessions) stopAudio(st *step) error {
+func (s *Hub) stopAudio(st *step) error {
 	c := st.c
 	if !c.live() {
 		return invalidState(c, "nothing is playing")
@@ -66,7 +66,7 @@ func (s *Sessions) stopAudio(st *step) error {
 
 // stopPlays marks every pending playback stopped and reports whether one
 // was still playing.
-func (s *Sessions) stopPlays(c *call) bool {
+func (s *Hub) stopPlays(c *call) bool {
 	playing := false
 	for i := range c.plays {
 		if !c.plays[i].stopped {
@@ -78,13 +78,13 @@ func (s *Sessions) stopPlays(c *call) bool {
 
 // onAudioPlaybackFinished reports the oldest pending playback finished,
 // played out or stopped.
-func (s *Sessions) onAudioPlaybackFinished(st *step, _ *events.AudioPlaybackFinished) {
+func (s *Hub) onAudioPlaybackFinished(st *step, _ *events.AudioPlaybackFinished) {
 	s.finishPlay(st, "")
 }
 
 // finishPlay pops the oldest pending playback and reports it, with reason
 // when given, else played out or stopped.
-func (s *Sessions) finishPlay(st *step, reason events.PlaybackReason) {
+func (s *Hub) finishPlay(st *step, reason events.PlaybackReason) {
 	c := st.c
 	var p play
 	if len(c.plays) > 0 {

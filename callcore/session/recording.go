@@ -25,7 +25,7 @@ type recording struct {
 // startRecording serves StartRecording: one recording at a time, written
 // to Config.RecordingDir/<recording id>.wav, stopped after MaxDurationS
 // when it is set. The recording id is in the call's snapshot.
-func (s *Sessions) startRecording(st *step, e *events.CmdStartRecording) error {
+func (s *Hub) startRecording(st *step, e *events.CmdStartRecording) error {
 	c := st.c
 	if e.MaxDurationS < 0 {
 		return &callcore.Error{Code: callcore.CodeValidationFailed, Field: "max_duration_s",
@@ -53,7 +53,7 @@ func (s *Sessions) startRecording(st *step, e *events.CmdStartRecording) error {
 }
 
 // stopRecording serves StopRecording.
-func (s *Sessions) stopRecording(st *step) error {
+func (s *Hub) stopRecording(st *step) error {
 	c := st.c
 	if c.rec == nil || c.rec.stopping || !c.live() {
 		return invalidState(c, "it is not recording")
@@ -64,7 +64,7 @@ func (s *Sessions) stopRecording(st *step) error {
 	return nil
 }
 
-func (s *Sessions) onRecordingStarted(st *step, e *events.RecordingStarted) {
+func (s *Hub) onRecordingStarted(st *step, e *events.RecordingStarted) {
 	c := st.c
 	if c.rec == nil || (e.FilePath != "" && e.FilePath != c.rec.path) {
 		s.log.Warn("RecordingStarted for no recording of ours", "session_id", c.id, "file_path", e.FilePath)
@@ -75,7 +75,7 @@ func (s *Sessions) onRecordingStarted(st *step, e *events.RecordingStarted) {
 
 // onRecordingStopped reports a finished recording, even after the call
 // ended: the file exists and the app wants it.
-func (s *Sessions) onRecordingStopped(st *step, e *events.RecordingStopped) {
+func (s *Hub) onRecordingStopped(st *step, e *events.RecordingStopped) {
 	c := st.c
 	path := e.FilePath
 	var id string

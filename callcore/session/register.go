@@ -27,14 +27,14 @@ type Registration struct {
 	Error     string `json:"error,omitempty"`
 }
 
-// registration is the state of one registration; guarded by Sessions.mu.
+// registration is the state of one registration; guarded by Hub.mu.
 type registration struct {
 	Registration
 	leaving bool // Unregister asked: forget it once unregistered
 }
 
 // Registrations returns a snapshot of every registration, by id.
-func (s *Sessions) Registrations() []Registration {
+func (s *Hub) Registrations() []Registration {
 	s.mu.RLock()
 	out := make([]Registration, 0, len(s.regs))
 	for _, r := range s.regs {
@@ -47,7 +47,7 @@ func (s *Sessions) Registrations() []Registration {
 
 // register serves Register: dialog registers the AOR and keeps it fresh.
 // Registering an id again replaces its registration.
-func (s *Sessions) register(ctx context.Context, e *events.CmdRegister) (*events.CommandResult, error) {
+func (s *Hub) register(ctx context.Context, e *events.CmdRegister) (*events.CommandResult, error) {
 	bad := func(field, format string, args ...any) error {
 		return &callcore.Error{Code: callcore.CodeValidationFailed, Field: field, Message: fmt.Sprintf(format, args...)}
 	}
@@ -74,7 +74,7 @@ func (s *Sessions) register(ctx context.Context, e *events.CmdRegister) (*events
 }
 
 // unregister serves Unregister; an unknown registration is not_found.
-func (s *Sessions) unregister(ctx context.Context, e *events.CmdUnregister) (*events.CommandResult, error) {
+func (s *Hub) unregister(ctx context.Context, e *events.CmdUnregister) (*events.CommandResult, error) {
 	s.mu.Lock()
 	r := s.regs[e.RegistrationID]
 	if r != nil {
@@ -92,7 +92,7 @@ func (s *Sessions) unregister(ctx context.Context, e *events.CmdUnregister) (*ev
 }
 
 // onRegistrationUpdated relays a registration's new state to the app.
-func (s *Sessions) onRegistrationUpdated(ctx context.Context, e *events.RegistrationUpdated) error {
+func (s *Hub) onRegistrationUpdated(ctx context.Context, e *events.RegistrationUpdated) error {
 	aor := e.AOR
 	s.mu.Lock()
 	if r := s.regs[e.RegistrationID]; r != nil {

@@ -56,7 +56,7 @@ const (
 	DefaultDtmfDurationMS  = 100 // of SendDtmf over RFC 4733
 )
 
-// Config configures Sessions. The zero value works.
+// Config configures Hub. The zero value works.
 type Config struct {
 	// Node is the id of this node, the owner part of new session ids
 	// (callcore.NewSessionID). Default: the bus's Node().
@@ -137,10 +137,10 @@ func (c Config) withDefaults(node string) (Config, error) {
 	return c, nil
 }
 
-// Sessions is the session layer: every call's state machine. Create it with
+// Hub is the session layer: every call's state machine. Create it with
 // New, start it with Open and stop it with Close. Get and List are safe
 // for concurrent use at any time.
-type Sessions struct {
+type Hub struct {
 	cfg   Config
 	bus   bus.Bus
 	log   *slog.Logger
@@ -168,7 +168,7 @@ type Sessions struct {
 // New returns the session layer configured by cfg, publishing on b. It
 // starts nothing. It returns an error wrapping ErrBadConfig when cfg is
 // invalid. A nil log takes slog.Default().
-func New(cfg Config, b bus.Bus, log *slog.Logger) (*Sessions, error) {
+func New(cfg Config, b bus.Bus, log *slog.Logger) (*Hub, error) {
 	if b == nil {
 		return nil, fmt.Errorf("%w: nil bus", ErrBadConfig)
 	}
@@ -179,7 +179,7 @@ func New(cfg Config, b bus.Bus, log *slog.Logger) (*Sessions, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	s := &Sessions{
+	s := &Hub{
 		cfg:   cfg,
 		bus:   b,
 		log:   log.With("layer", "session"),
@@ -196,7 +196,7 @@ func New(cfg Config, b bus.Bus, log *slog.Logger) (*Sessions, error) {
 // Open subscribes to the bus. It returns ErrAlreadyOpen when called twice,
 // ErrClosed after Close, and the bus's error when it refuses the subscriber
 // (another server of api_to_session, a closed bus).
-func (s *Sessions) Open(ctx context.Context) error {
+func (s *Hub) Open(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -229,7 +229,7 @@ func (s *Sessions) Open(ctx context.Context) error {
 // not handled, a *callcore.RunningError for the callbacks still running.
 // Close is idempotent: a later call waits for the first and returns its
 // result.
-func (s *Sessions) Close(ctx context.Context) error {
+func (s *Hub) Close(ctx context.Context) error {
 	s.life.Lock()
 	defer s.life.Unlock()
 	if s.closed {
@@ -253,7 +253,7 @@ func (s *Sessions) Close(ctx context.Context) error {
 // handle receives the dialog_to_session and media_to_session events, and
 // api_to_session commands that were published instead of requested (their
 // reply is dropped).
-func (s *Sessions) handle(ctx context.Context, env events.Envelope, ev events.Event) error {
+func (s *Hub) handle(ctx context.Context, env events.Envelope, ev events.Event) error {
 	switch e := ev.(type) {
 	case *events.IncomingCall:
 		return s.onIncomingCall(ctx, env, e)
@@ -318,7 +318,7 @@ func (s *Sessions) handle(ctx context.Context, env events.Envelope, ev events.Ev
 }
 
 // serve answers the api_to_session commands.
-func (s *Sessions) serve(ctx context.Context, env events.Envelope, cmd events.Event) (*events.CommandResult, error) {
+func (s *Hub) serve(ctx context.Context, env events.Envelope, cmd events.Event) (*events.CommandResult, error) {
 	switch e := cmd.(type) {
 	case *events.CmdMakeCall:
 		return s.makeCall(ctx, env, e)

@@ -11,7 +11,7 @@ import (
 // hangupCall serves HangupCall, in any live state: reject a ringing inbound
 // INVITE with 603, say nothing to dialog when no INVITE was sent yet, else
 // TerminateSession; and stop the media.
-func (s *Sessions) hangupCall(st *step, e *events.CmdHangupCall) error {
+func (s *Hub) hangupCall(st *step, e *events.CmdHangupCall) error {
 	c := st.c
 	if strings.ContainsAny(e.Reason, "\r\n") {
 		return &callcore.Error{Code: callcore.CodeValidationFailed, Field: "reason", Message: "reason must be one line"}
@@ -28,7 +28,7 @@ func (s *Sessions) hangupCall(st *step, e *events.CmdHangupCall) error {
 // hangUpDialog ends the dialog side of a live call: a final status to an
 // inbound INVITE not yet accepted, nothing when no INVITE was sent, else
 // TerminateSession (BYE, or CANCEL while our INVITE is pending).
-func (s *Sessions) hangUpDialog(st *step, reason callcore.EndReason, rejectStatus int) {
+func (s *Hub) hangUpDialog(st *step, reason callcore.EndReason, rejectStatus int) {
 	c := st.c
 	switch {
 	case c.dialogDone:
@@ -44,7 +44,7 @@ func (s *Sessions) hangUpDialog(st *step, reason callcore.EndReason, rejectStatu
 // teardown moves a live call to terminating with reason (unless a reason
 // was decided before), stops what runs on it and ends it when nothing is
 // left to wait for. The dialog side is the caller's business.
-func (s *Sessions) teardown(st *step, reason callcore.EndReason) {
+func (s *Hub) teardown(st *step, reason callcore.EndReason) {
 	c := st.c
 	if c.endReason == "" {
 		c.endReason = reason
@@ -70,7 +70,7 @@ func (s *Sessions) teardown(st *step, reason callcore.EndReason) {
 
 // maybeEnd ends a terminating call once the dialog is done and the media
 // stopped (or never started).
-func (s *Sessions) maybeEnd(st *step) {
+func (s *Hub) maybeEnd(st *step) {
 	c := st.c
 	if c.state != callcore.StateTerminating || !c.dialogDone || (c.mediaRequested && !c.mediaDone) {
 		return
@@ -79,7 +79,7 @@ func (s *Sessions) maybeEnd(st *step) {
 }
 
 // end makes the call terminated and reports it.
-func (s *Sessions) end(st *step) {
+func (s *Hub) end(st *step) {
 	c := st.c
 	st.disarm(&c.teardownTimer)
 	st.disarmCallTimers()
@@ -97,7 +97,7 @@ func (s *Sessions) end(st *step) {
 }
 
 // teardownTimedOut ends a call whose dialog or media never confirmed.
-func (s *Sessions) teardownTimedOut(st *step) {
+func (s *Hub) teardownTimedOut(st *step) {
 	c := st.c
 	if c.state != callcore.StateTerminating {
 		return
@@ -121,7 +121,7 @@ func (s *Sessions) teardownTimedOut(st *step) {
 // onCallTerminated: the dialog is over. A far-end hang-up (or a failure,
 // a cancel, a completed REFER) tears the call down; a teardown of ours
 // ends once media has stopped too.
-func (s *Sessions) onCallTerminated(st *step, e *events.CallTerminated) {
+func (s *Hub) onCallTerminated(st *step, e *events.CallTerminated) {
 	c := st.c
 	c.dialogDone = true
 	reason := endReasonOf(e.Reason)
@@ -143,7 +143,7 @@ func (s *Sessions) onCallTerminated(st *step, e *events.CallTerminated) {
 
 // onMediaStreamStopped: the media is gone. Unasked (an RTP timeout, a
 // media failure), it ends the call.
-func (s *Sessions) onMediaStreamStopped(st *step, e *events.MediaStreamStopped) {
+func (s *Hub) onMediaStreamStopped(st *step, e *events.MediaStreamStopped) {
 	c := st.c
 	c.mediaDone = true
 	switch {
@@ -160,7 +160,7 @@ func (s *Sessions) onMediaStreamStopped(st *step, e *events.MediaStreamStopped) 
 
 // onDialogError: a failed re-INVITE or REFER of ours is undone; an outgoing
 // call's final status is kept for CallEnded (CallTerminated follows).
-func (s *Sessions) onDialogError(st *step, e *events.DialogError) {
+func (s *Hub) onDialogError(st *step, e *events.DialogError) {
 	c := st.c
 	switch {
 	case c.pending != opNone && c.live():

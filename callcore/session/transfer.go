@@ -12,7 +12,7 @@ import (
 // transferCall serves TransferCall: a REFER to Target, blind, or attended
 // (replacing the consultation call ConsultSessionID); the call is
 // transferring until CallTerminated{transferred} or a DialogError.
-func (s *Sessions) transferCall(st *step, e *events.CmdTransferCall) error {
+func (s *Hub) transferCall(st *step, e *events.CmdTransferCall) error {
 	c := st.c
 	target := strings.TrimSpace(e.Target)
 	if !validSIPURI(target) {
@@ -63,7 +63,7 @@ func (s *Sessions) transferCall(st *step, e *events.CmdTransferCall) error {
 // as MakeCall would (with its Replaces as a header), and reports its
 // progress to the REFER's dialog: 100 now, then 180, and 200 or the failure
 // from the new call's own handlers.
-func (s *Sessions) onTransferRequested(ctx context.Context, st *step, e *events.TransferRequested) error {
+func (s *Hub) onTransferRequested(ctx context.Context, st *step, e *events.TransferRequested) error {
 	c := st.c
 	refuse := func(code int) {
 		st.emit(&events.TransferProgress{SessionRef: ref(c.id), StatusCode: code, Reason: callcore.ReasonPhrase(code)})

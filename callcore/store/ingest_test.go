@@ -16,7 +16,7 @@ import (
 
 func TestTapGapReplayedLosesNothing(t *testing.T) {
 	logged := &logs{}
-	b, s, release := attachedStalled(t, Config{TapBuffer: 2, BatchSize: 64, Logger: slog.New(logged)}, bus.Config{})
+	b, s, release := attachedStalled(t, Config{TapBuffer: 2, BatchSize: 64}, bus.Config{}, slog.New(logged))
 	const id, n = "n1.burst", 3000 // more than the pump's queue and the tap together
 	c := callcore.Call{ID: id, Direction: callcore.Outbound, State: callcore.StateActive, CreatedAt: t0}
 	bustest.Publish(t, b, upd(c))
@@ -48,7 +48,7 @@ func TestTapGapReplayedLosesNothing(t *testing.T) {
 
 func TestTapGapBeyondHistoryIsReported(t *testing.T) {
 	logged := &logs{}
-	b, s, release := attachedStalled(t, Config{TapBuffer: 2, Logger: slog.New(logged)}, bus.Config{History: 64})
+	b, s, release := attachedStalled(t, Config{TapBuffer: 2}, bus.Config{History: 64}, slog.New(logged))
 	const id, n = "n1.lossy", 2000
 	bustest.Publish(t, b, upd(callcore.Call{ID: id, Direction: callcore.Outbound, State: callcore.StateActive, CreatedAt: t0}))
 	for i := 1; i < n; i++ {

@@ -31,12 +31,32 @@ func ctxT(t testing.TB) context.Context {
 // openStore opens a store on dir, closed at the end of the test.
 func openStore(t testing.TB, dir string, cfg Config) *Store {
 	t.Helper()
+	return openStoreLog(t, dir, cfg, nil)
+}
+
+// openStoreLog is openStore logging to log.
+func openStoreLog(t testing.TB, dir string, cfg Config, log *slog.Logger) *Store {
+	t.Helper()
+	s := newOpen(t, dir, cfg, log)
+	t.Cleanup(func() {
+		if err := s.Close(context.Background()); err != nil {
+			t.Errorf("store Close: %v", err)
+		}
+	})
+	return s
+}
+
+// newOpen returns a store on dir, opened; closing it is the caller's.
+func newOpen(t testing.TB, dir string, cfg Config, log *slog.Logger) *Store {
+	t.Helper()
 	cfg.Dir = dir
-	s, err := Open(ctxT(t), cfg)
+	s, err := New(cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { bustest.Close(t, "store", s.Close) })
+	if err := s.Open(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
 	return s
 }
 
@@ -192,10 +212,10 @@ func answeredCall(id, sip string) callcore.Call {
 
 // attachedStalled is attached with the writer held before it applies its
 // first record until release is called, so that the tap falls behind.
-func attachedStalled(t testing.TB, cfg Config, bcfg bus.Config) (b *bus.Memory, s *Store, release func()) {
+func attachedStalled(t testing.TB, cfg Config, bcfg bus.Config, log *slog.Logger) (b *bus.Memory, s *Store, release func()) {
 	t.Helper()
 	b = bustest.NewBus(t, bcfg)
-	s = openStore(t, t.TempDir(), cfg)
+	s = openStoreLog(t, t.TempDir(), cfg, log)
 	ch := make(chan struct{})
 	var once sync.Once
 	release = func() { once.Do(func() { close(ch) }) }

@@ -53,8 +53,6 @@ type Config struct {
 	BatchSize int
 	// TapBuffer is the Buffer of the store's bus tap. Default 65536.
 	TapBuffer int
-	// Logger receives the store's warnings and errors. Default slog.Default().
-	Logger *slog.Logger
 }
 
 func (c Config) withDefaults() Config {
@@ -66,9 +64,6 @@ func (c Config) withDefaults() Config {
 	}
 	if c.TapBuffer <= 0 {
 		c.TapBuffer = 65536
-	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
 	}
 	return c
 }
@@ -91,6 +86,7 @@ type Store struct {
 	want      atomic.Uint64 // the highest seq a Sync waits for
 
 	mu       sync.Mutex
+	opened   bool // Open was called
 	attached bool
 	closed   bool
 	bus      bus.Bus
@@ -106,6 +102,7 @@ type Store struct {
 	closeOnce  sync.Once
 	closeErr   error
 	closedFlag atomic.Bool
+	openFlag   atomic.Bool // Open succeeded
 
 	testHookAdd func() // tests only: called before the writer applies each record
 }
@@ -115,10 +112,30 @@ var (
 	ErrClosed      = errors.New("store: closed")
 	ErrNotAttached = errors.New("store: not attached to a bus")
 	ErrAttached    = errors.New("store: already attached to a bus")
+	ErrOpen        = errors.New("store: already open")
+	ErrNotOpen     = errors.New("store: not open")
 	// ErrBusBehind means the bus numbers its events below what the store
 	// already holds: it was not started with StartSeq = Store.LastSeq().
 	ErrBusBehind = errors.New("store: bus seq is behind the stored events")
 )
+
+// New returns a store of cfg logging to log (nil takes slog.Default()). It
+// opens nothing: Open opens the database, and Attach starts the writer on a
+// bus, which cmd/callbus creates between the two, numbering on from the
+// store's LastSeq. It returns an error when cfg.Dir is empty.
+func New(cfg Config, log *slog.Logger) (*Store, error) {
+	cfg = cfg.withDefaults()
+	if cfg.Dir == "" {
+		return nil, errors.New("store: new: Config.Dir is empty")
+	}
+	if log == nil {
+		log = slog.Default()
+	}
+	s := &Store{cfg: cfg, log: log, path: filepath.Join(cfg.Dir, FileName), tick: make(chan struct{}),
+		flush: make(chan struct{}, 1), cache: newCallCache(1 << 14)}
+	s.ids.init()
+	return s, nil
+}
 
 // Open opens the database Dir/callbus.db, creating Dir, the file and its
 // tables when missing. It binds nothing else and starts no goroutine.
@@ -129,23 +146,32 @@ var (
 // that reason and a message saying why is stored for it with the next seq,
 // followed by the CallUpdated of the ended call, so GET
 // /v1/calls/{id}/events shows what happened and ends with the call as the
-// row has it. Open returns an error
-// wrapping the SQLite error when the file cannot be opened or migrated.
-func Open(ctx context.Context, cfg Config) (*Store, error) {
-	cfg = cfg.withDefaults()
-	if cfg.Dir == "" {
-		return nil, errors.New("store: open: Config.Dir is empty")
+// row has it. Open returns an error wrapping the SQLite error when the
+// file cannot be opened or migrated, ErrOpen when called twice and
+// ErrClosed after Close; after an error the store stays closed.
+func (s *Store) Open(ctx context.Context) (err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.closed:
+		return ErrClosed
+	case s.opened:
+		return ErrOpen
 	}
-	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
-		return nil, fmt.Errorf("store: open: create data dir: %w", err)
+	s.opened = true
+	defer func() {
+		if err != nil {
+			s.closed = true
+		} else {
+			s.openFlag.Store(true)
+		}
+	}()
+	path := s.path
+	if err := os.MkdirAll(s.cfg.Dir, 0o750); err != nil {
+		return fmt.Errorf("store: open: create data dir: %w", err)
 	}
-	path := filepath.Join(cfg.Dir, FileName)
-	s := &Store{cfg: cfg, log: cfg.Logger, path: path, tick: make(chan struct{}), flush: make(chan struct{}, 1),
-		cache: newCallCache(1 << 14)}
-	s.ids.init()
-	var err error
 	if s.wdb, err = openDB(path, false); err != nil {
-		return nil, err
+		return err
 	}
 	s.wdb.SetMaxOpenConns(1)
 	s.wdb.SetMaxIdleConns(1)
@@ -153,11 +179,11 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s.wdb.SetConnMaxIdleTime(0)
 	if err := migrate(ctx, s.wdb); err != nil {
 		s.wdb.Close()
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return fmt.Errorf("store: open %s: %w", path, err)
 	}
 	if s.rdb, err = openDB(path, true); err != nil {
 		s.wdb.Close()
-		return nil, err
+		return err
 	}
 	s.rdb.SetMaxOpenConns(8)
 	s.rdb.SetMaxIdleConns(8)
@@ -165,28 +191,28 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	s.rdb.SetConnMaxIdleTime(0)
 	if err := s.q.prepare(ctx, s.rdb); err != nil {
 		s.closeDBs()
-		return nil, fmt.Errorf("store: open %s: prepare: %w", path, err)
+		return fmt.Errorf("store: open %s: prepare: %w", path, err)
 	}
 	var last sql.NullString
 	err = s.wdb.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = 'last_seq'`).Scan(&last)
 	if err != nil && !errors.Is(err, sql.ErrNoRows) {
 		s.closeDBs()
-		return nil, fmt.Errorf("store: open %s: last seq: %w", path, err)
+		return fmt.Errorf("store: open %s: last seq: %w", path, err)
 	}
 	if last.Valid {
 		n, perr := strconv.ParseUint(last.String, 10, 64)
 		if perr != nil {
 			s.closeDBs()
-			return nil, fmt.Errorf("store: open %s: last seq %q: %w", path, last.String, perr)
+			return fmt.Errorf("store: open %s: last seq %q: %w", path, last.String, perr)
 		}
 		s.lastSeq.Store(n)
 	}
 	if err := s.endOrphans(ctx); err != nil {
 		s.closeDBs()
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
+		return fmt.Errorf("store: open %s: %w", path, err)
 	}
 	s.committed.Store(s.lastSeq.Load())
-	return s, nil
+	return nil
 }
 
 func openDB(path string, readOnly bool) (*sql.DB, error) {
@@ -219,8 +245,9 @@ func (s *Store) closeDBs() error {
 	return errors.Join(errs...)
 }
 
-// isClosed reports whether Close was called; queries then return ErrClosed.
-func (s *Store) isClosed() bool { return s.closedFlag.Load() }
+// isClosed reports whether the store is not open (before Open, or since
+// Close); queries then return ErrClosed.
+func (s *Store) isClosed() bool { return s.closedFlag.Load() || !s.openFlag.Load() }
 
 // LastSeq returns the highest control-plane seq stored. cmd/callbus starts
 // the bus with bus.Config.StartSeq = LastSeq() so that seqs continue and are
@@ -235,13 +262,16 @@ func (s *Store) Lost() uint64 { return s.lost.Load() }
 // Attach opens a control-plane tap on b, replaying what b retains after the
 // store's LastSeq, and starts the writer goroutines. It returns ErrBusBehind
 // when b's LastSeq is below the store's (b was not started with StartSeq =
-// LastSeq()), ErrAttached when called twice, ErrClosed after Close, and the
-// bus's error when the tap cannot be opened.
+// LastSeq()), ErrAttached when called twice, ErrNotOpen before Open,
+// ErrClosed after Close, and the bus's error when the tap cannot be opened.
 func (s *Store) Attach(b bus.Bus) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
 		return ErrClosed
+	}
+	if !s.openFlag.Load() {
+		return ErrNotOpen
 	}
 	if s.attached {
 		return ErrAttached

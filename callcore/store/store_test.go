@@ -442,10 +442,7 @@ func TestRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s1, err := Open(ctxT(t), Config{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s1 := newOpen(t, dir, Config{}, nil)
 	if err := s1.Attach(b1); err != nil {
 		t.Fatal(err)
 	}
@@ -471,7 +468,7 @@ func TestRestart(t *testing.T) {
 	}
 
 	logged := &logs{}
-	s2 := openStore(t, dir, Config{Logger: slog.New(logged)})
+	s2 := openStoreLog(t, dir, Config{}, slog.New(logged))
 	// A CallEnded and the ended call's CallUpdated were recorded for the
 	// call left live.
 	if got := s2.LastSeq(); got != oldLast+2 {
@@ -545,10 +542,7 @@ func TestCloseAtTheDeadline(t *testing.T) {
 		t.Fatal(err)
 	}
 	// One batch, committed only by Sync or when the tap is drained.
-	s1, err := Open(ctxT(t), Config{Dir: dir, BatchInterval: time.Hour, BatchSize: 1 << 20})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s1 := newOpen(t, dir, Config{BatchInterval: time.Hour, BatchSize: 1 << 20}, nil)
 	if err := s1.Attach(b1); err != nil {
 		t.Fatal(err)
 	}
@@ -597,10 +591,7 @@ func TestRestartSeqContinues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s1, err := Open(ctxT(t), Config{Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
+	s1 := newOpen(t, dir, Config{}, nil)
 	if err := s1.Attach(b1); err != nil {
 		t.Fatal(err)
 	}
@@ -763,7 +754,7 @@ func TestMigrateFromVersion1(t *testing.T) {
 	db.Close()
 
 	logged := &logs{}
-	s := openStore(t, dir, Config{Logger: slog.New(logged)})
+	s := openStoreLog(t, dir, Config{}, slog.New(logged))
 	evs := callEvents(t, s, id)
 	if len(evs) != 3 || evs[0].Seq != 7 || string(evs[0].Frame) != string(f) || frame(t, evs[1]).Type != "CallEnded" || evs[2].Seq != 9 {
 		t.Fatalf("events after the migration: %v", types(t, evs))

@@ -309,6 +309,7 @@ func (w *writer) drop(err error) {
 		w.s.log.Error("store: batch not written; its events are lost to the store", "err", err,
 			"from_seq", w.first, "to_seq", w.stored, "events", w.n)
 	}
+	w.stored = 0 // LastSeq names what is on disk, as meta's last_seq does
 	w.reset()
 }
 

@@ -101,7 +101,7 @@ func (c *clientTable) drop(ct *clientTx) {
 func prebuilt(*sipgo.Client, *sip.Request) error { return nil }
 
 // sendMessage executes SendSipMessage.
-func (t *Transport) sendMessage(ctx context.Context, ev *events.SendSipMessage) {
+func (t *Hub) sendMessage(ctx context.Context, ev *events.SendSipMessage) {
 	method := strings.ToUpper(strings.TrimSpace(ev.Method))
 	switch {
 	case method == string(sip.ACK):
@@ -115,7 +115,7 @@ func (t *Transport) sendMessage(ctx context.Context, ev *events.SendSipMessage) 
 
 // sendAck sends the ACK of a 2xx: statelessly, as RFC 3261 §13.2.2.4 makes
 // it a transaction of its own that no response answers.
-func (t *Transport) sendAck(ctx context.Context, ev *events.SendSipMessage) {
+func (t *Hub) sendAck(ctx context.Context, ev *events.SendSipMessage) {
 	req, network, err := t.buildRequest(string(sip.ACK), ev.Destination, ev.Headers, ev.Body)
 	if err == nil {
 		err = t.clients[network].WriteRequest(req, prebuilt)
@@ -131,7 +131,7 @@ func (t *Transport) sendAck(ctx context.Context, ev *events.SendSipMessage) {
 // startClientTx sends a request in a client transaction and starts the
 // goroutine that publishes its responses. A request without a transaction
 // id gets one (ct_…) so its responses can still be published.
-func (t *Transport) startClientTx(ctx context.Context, ev *events.SendSipMessage, method string) {
+func (t *Hub) startClientTx(ctx context.Context, ev *events.SendSipMessage, method string) {
 	id := ev.TransactionID
 	if id == "" {
 		id = callcore.NewID("ct_")
@@ -177,7 +177,7 @@ func (t *Transport) startClientTx(ctx context.Context, ev *events.SendSipMessage
 // readResponses publishes every response of ct until the final one, or
 // the transaction's failure; it also sends the CANCEL asked for, once a
 // provisional response allows it (RFC 3261 §9.1).
-func (t *Transport) readResponses(ctx context.Context, ct *clientTx, tx sip.ClientTransaction) {
+func (t *Hub) readResponses(ctx context.Context, ct *clientTx, tx sip.ClientTransaction) {
 	provisional, cancelWanted := false, false
 	for {
 		select {
@@ -224,7 +224,7 @@ func (t *Transport) readResponses(ctx context.Context, ct *clientTx, tx sip.Clie
 }
 
 // requestCancel asks the INVITE transaction id to be cancelled.
-func (t *Transport) requestCancel(ctx context.Context, id string) {
+func (t *Hub) requestCancel(ctx context.Context, id string) {
 	ct := t.clientT.get(id)
 	switch {
 	case ct == nil:
@@ -246,7 +246,7 @@ func (t *Transport) requestCancel(ctx context.Context, id string) {
 // (so the same branch), Route, From, To, Call-ID and CSeq number (RFC 3261
 // §9.1). Its own responses are logged, not published: the INVITE ends with
 // its 487 as usual.
-func (t *Transport) sendCancel(ctx context.Context, ct *clientTx) {
+func (t *Hub) sendCancel(ctx context.Context, ct *clientTx) {
 	inv := ct.req
 	req := sip.NewRequest(sip.CANCEL, *inv.Recipient.Clone())
 	req.AppendHeader(inv.Via().Clone())
@@ -295,7 +295,7 @@ func (t *Transport) sendCancel(ctx context.Context, ct *clientTx) {
 // picks TCP. The transport adds Via (with a fresh branch and rport),
 // Content-Length, and Max-Forwards and User-Agent unless given; Via and
 // Content-Length headers of the event are ignored.
-func (t *Transport) buildRequest(method, dest string, hs events.Headers, body string) (*sip.Request, string, error) {
+func (t *Hub) buildRequest(method, dest string, hs events.Headers, body string) (*sip.Request, string, error) {
 	if !validHeaderName(method) {
 		return nil, "", fmt.Errorf("%w: method %q", ErrBadMessage, method)
 	}
@@ -394,7 +394,7 @@ func hopNetwork(hop sip.Uri) (string, error) {
 }
 
 // viaAddr returns the sent-by of our Via for network, when we listen on it.
-func (t *Transport) viaAddr(network string) (sip.Addr, bool) {
+func (t *Hub) viaAddr(network string) (sip.Addr, bool) {
 	t.life.Lock()
 	defer t.life.Unlock()
 	a, ok := t.via[network]
@@ -403,7 +403,7 @@ func (t *Transport) viaAddr(network string) (sip.Addr, bool) {
 
 // udpLocal returns the UDP listener's address as sipgo's connection pool
 // keys it.
-func (t *Transport) udpLocal() (sip.Addr, bool) {
+func (t *Hub) udpLocal() (sip.Addr, bool) {
 	t.life.Lock()
 	addr := t.bound["udp"]
 	t.life.Unlock()
@@ -430,7 +430,7 @@ func describeSendError(err error, msg sip.Message) error {
 // onWireProvisional publishes a provisional response to one of our INVITEs
 // as it is read off the wire (see wire), so that it comes before the final
 // response that may follow at once.
-func (t *Transport) onWireProvisional(res *sip.Response) {
+func (t *Hub) onWireProvisional(res *sip.Response) {
 	via := res.Via()
 	if via == nil {
 		return

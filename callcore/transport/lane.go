@@ -16,7 +16,7 @@ const maxLaneJobs = 1024
 // still leave in the order the dialog published them. A lane's goroutine
 // exists only while it has work.
 type laneSet struct {
-	t     *Transport
+	t     *Hub
 	mu    sync.Mutex
 	lanes map[string]*lane
 	idle  chan struct{} // closed when the last lane empties; nil when idle
@@ -26,7 +26,7 @@ type lane struct {
 	jobs []func()
 }
 
-func (s *laneSet) init(t *Transport) {
+func (s *laneSet) init(t *Hub) {
 	s.t = t
 	s.lanes = make(map[string]*lane)
 }

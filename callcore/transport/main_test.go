@@ -47,7 +47,7 @@ func newBus(t *testing.T) *bus.Memory { return bustest.NewBus(t, bus.Config{Logg
 
 // newTransport opens a transport on 127.0.0.1:0 (UDP and TCP), closed at
 // the end of the test.
-func newTransport(t *testing.T, b bus.Bus, cfg Config) *Transport {
+func newTransport(t *testing.T, b bus.Bus, cfg Config) *Hub {
 	t.Helper()
 	if cfg.UDPAddr == "" && cfg.TCPAddr == "" {
 		cfg.UDPAddr, cfg.TCPAddr = "127.0.0.1:0", "127.0.0.1:0"

@@ -78,7 +78,7 @@ func (e *regError) Unwrap() error { return e.err }
 // register executes RegisterEndpoint: it replaces any registration of the
 // same URI and starts the goroutine that registers and refreshes it. It
 // does not block.
-func (t *Transport) register(ctx context.Context, ev *events.RegisterEndpoint) {
+func (t *Hub) register(ctx context.Context, ev *events.RegisterEndpoint) {
 	reg, err := t.newRegistration(ev)
 	if err != nil {
 		t.publish(ctx, &events.RegistrationStatusUpdate{URI: ev.URI, Status: events.RegStatusFailed,
@@ -110,7 +110,7 @@ func (t *Transport) register(ctx context.Context, ev *events.RegisterEndpoint) {
 // unregister executes UnregisterEndpoint: the registration's goroutine
 // sends REGISTER with Expires: 0 and stops. A URI with no registration is
 // reported unregistered at once.
-func (t *Transport) unregister(ctx context.Context, ev *events.UnregisterEndpoint) {
+func (t *Hub) unregister(ctx context.Context, ev *events.UnregisterEndpoint) {
 	t.regs.mu.Lock()
 	reg := t.regs.byURI[ev.URI]
 	delete(t.regs.byURI, ev.URI)
@@ -124,7 +124,7 @@ func (t *Transport) unregister(ctx context.Context, ev *events.UnregisterEndpoin
 
 // newRegistration checks ev and fills in its defaults: the registrar is
 // the AOR's domain, the username the AOR's user, the Contact our address.
-func (t *Transport) newRegistration(ev *events.RegisterEndpoint) (*registration, error) {
+func (t *Hub) newRegistration(ev *events.RegisterEndpoint) (*registration, error) {
 	var aor sip.Uri
 	if err := sip.ParseUri(strings.Trim(ev.URI, "<> "), &aor); err != nil {
 		return nil, fmt.Errorf("register %s: %w: address of record: %v", ev.URI, ErrBadMessage, err)
@@ -175,7 +175,7 @@ func (t *Transport) newRegistration(ev *events.RegisterEndpoint) (*registration,
 // runRegistration registers, then refreshes at 80% of the granted
 // lifetime, until unregistered, replaced or closed. Every outcome is a
 // RegistrationStatusUpdate.
-func (t *Transport) runRegistration(reg *registration) {
+func (t *Hub) runRegistration(reg *registration) {
 	want := reg.ev.Expires
 	if want <= 0 {
 		want = t.cfg.DefaultExpires
@@ -220,7 +220,7 @@ func (t *Transport) runRegistration(reg *registration) {
 	}
 }
 
-func (t *Transport) publishReg(reg *registration, status events.RegistrationStatus, expires int, err error) {
+func (t *Hub) publishReg(reg *registration, status events.RegistrationStatus, expires int, err error) {
 	ev := &events.RegistrationStatusUpdate{URI: reg.ev.URI, Status: status, Expires: expires,
 		RegistrationID: reg.ev.RegistrationID}
 	if err != nil {
@@ -231,7 +231,7 @@ func (t *Transport) publishReg(reg *registration, status events.RegistrationStat
 
 // sendRegister sends one REGISTER asking for expires seconds, answering a
 // digest challenge once, and returns the lifetime granted.
-func (t *Transport) sendRegister(reg *registration, expires int) (int, error) {
+func (t *Hub) sendRegister(reg *registration, expires int) (int, error) {
 	reg.cseq++
 	hs := events.Headers{
 		{Name: "From", Value: "<" + strings.Trim(reg.ev.URI, "<> ") + ">;tag=" + reg.fromTag},

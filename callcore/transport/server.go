@@ -201,14 +201,14 @@ func (s *serverTable) wasFinished(id string) bool {
 // handler stays until the dialog layer has answered (and, for a 2xx to an
 // INVITE, until the ACK): one parked goroutine per pending request, which
 // Close releases by terminating every transaction.
-func (t *Transport) onRequest(req *sip.Request, tx sip.ServerTransaction) {
+func (t *Hub) onRequest(req *sip.Request, tx sip.ServerTransaction) {
 	if !t.g.Do("request handler", func(context.Context) { t.handleRequest(req, tx) }) && !req.IsAck() {
 		_ = tx.Respond(sip.NewResponseFromRequest(req, sip.StatusServiceUnavailable, "Service Unavailable", nil))
 	}
 }
 
 // handleRequest is onRequest once Close is sure to wait for it.
-func (t *Transport) handleRequest(req *sip.Request, tx sip.ServerTransaction) {
+func (t *Hub) handleRequest(req *sip.Request, tx sip.ServerTransaction) {
 	if err := validateRequest(req); err != nil {
 		// Never published: the dialog layer could not key or answer it.
 		t.log.Info("malformed request refused", "method", req.Method, "source", req.Source(), "reason", err)
@@ -229,7 +229,7 @@ func (t *Transport) handleRequest(req *sip.Request, tx sip.ServerTransaction) {
 // receiveAck publishes an ACK that came in a transaction of its own (the
 // ACK of a 2xx carries a new branch), under the id of the INVITE it
 // acknowledges when that transaction is still known.
-func (t *Transport) receiveAck(req *sip.Request) {
+func (t *Hub) receiveAck(req *sip.Request) {
 	id := ""
 	key := inviteKey(callIDOf(req), cseqOf(req))
 	if t.servers.wasFinished("rejected " + key) {
@@ -253,7 +253,7 @@ func (t *Transport) receiveAck(req *sip.Request) {
 
 // serve publishes a new request and waits for its transaction to be done
 // with (see onRequest).
-func (t *Transport) serve(req *sip.Request, tx sip.ServerTransaction) {
+func (t *Hub) serve(req *sip.Request, tx sip.ServerTransaction) {
 	st := newServerTx(req, tx)
 	t.servers.add(st)
 	if !tx.OnTerminate(func(string, error) { t.servers.drop(st) }) {
@@ -330,7 +330,7 @@ func cancelOf(inv *sip.Request) *sip.Request {
 }
 
 // expire answers a request the dialog layer left without a final response.
-func (t *Transport) expire(st *serverTx, after time.Duration) {
+func (t *Hub) expire(st *serverTx, after time.Duration) {
 	res := sip.NewResponseFromRequest(st.req, sip.StatusRequestTimeout, "Request Timeout", nil)
 	if err := st.tx.Respond(res); err != nil {
 		t.log.Debug("send 408 failed", "transaction_id", st.id, "error", err)
@@ -343,7 +343,7 @@ func (t *Transport) expire(st *serverTx, after time.Duration) {
 // sendResponse executes SendSipResponse: the response is built from the
 // transaction's request, the event's headers replace same-named ones or
 // are added, and Content-Length is set from the body.
-func (t *Transport) sendResponse(ctx context.Context, ev *events.SendSipResponse) {
+func (t *Hub) sendResponse(ctx context.Context, ev *events.SendSipResponse) {
 	id := ev.TransactionID
 	st := t.servers.get(id)
 	if st == nil {

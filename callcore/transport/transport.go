@@ -32,11 +32,11 @@ import (
 // DefaultAddr is where both listeners bind when Config names neither.
 const DefaultAddr = "127.0.0.1:5060"
 
-// Config configures a Transport. The zero value listens on DefaultAddr over
+// Config configures a Hub. The zero value listens on DefaultAddr over
 // UDP and TCP.
 type Config struct {
 	// UDPAddr and TCPAddr are the listen addresses ("host:port"; port 0
-	// picks a free port, see Transport.Addr). An empty address disables that
+	// picks a free port, see Hub.Addr). An empty address disables that
 	// transport, unless both are empty: then both listen on DefaultAddr.
 	UDPAddr string
 	TCPAddr string
@@ -110,9 +110,9 @@ const (
 	stateClosed
 )
 
-// Transport is the SIP transport hub. Create it with New, start it with Open
+// Hub is the SIP transport hub. Create it with New, start it with Open
 // and stop it with Close.
-type Transport struct {
+type Hub struct {
 	cfg Config
 	bus bus.Bus
 	log *slog.Logger
@@ -145,10 +145,10 @@ type Transport struct {
 	regs    registrations
 }
 
-// New returns a Transport that publishes on b and logs to log (nil takes
+// New returns a Hub that publishes on b and logs to log (nil takes
 // slog.Default()). It starts nothing; it returns an error when the sipgo
 // user agent cannot be built.
-func New(cfg Config, b bus.Bus, log *slog.Logger) (*Transport, error) {
+func New(cfg Config, b bus.Bus, log *slog.Logger) (*Hub, error) {
 	if b == nil {
 		return nil, errors.New("transport: new: nil bus")
 	}
@@ -156,7 +156,7 @@ func New(cfg Config, b bus.Bus, log *slog.Logger) (*Transport, error) {
 		log = slog.Default()
 	}
 	cfg = cfg.withDefaults()
-	t := &Transport{
+	t := &Hub{
 		cfg:     cfg,
 		bus:     b,
 		log:     log.With("layer", "transport"),
@@ -202,7 +202,7 @@ func New(cfg Config, b bus.Bus, log *slog.Logger) (*Transport, error) {
 // dialog_to_transport and starts serving. It returns ErrOpen or ErrClosed
 // when called twice or after Close, and a wrapped net error when a listener
 // cannot bind (nothing is left running then).
-func (t *Transport) Open(ctx context.Context) (err error) {
+func (t *Hub) Open(ctx context.Context) (err error) {
 	t.life.Lock()
 	defer t.life.Unlock()
 	switch t.state {
@@ -297,7 +297,7 @@ func (t *Transport) Open(ctx context.Context) (err error) {
 
 // advertise returns the host and port this transport puts in Via headers
 // for a listener bound to addr.
-func (t *Transport) advertise(addr string) (sip.Addr, error) {
+func (t *Hub) advertise(addr string) (sip.Addr, error) {
 	host, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
 		return sip.Addr{}, err
@@ -329,7 +329,7 @@ func uriHost(host string) string {
 
 // Addr returns the address the listener of network ("udp" or "tcp") is
 // bound to, e.g. "127.0.0.1:41234", or "" when it does not listen.
-func (t *Transport) Addr(network string) string {
+func (t *Hub) Addr(network string) string {
 	t.life.Lock()
 	defer t.life.Unlock()
 	return t.bound[network]
@@ -339,7 +339,7 @@ func (t *Transport) Addr(network string) string {
 // headers for network ("udp" or "tcp"): ExternalHost (or the bound IP) and
 // the bound port. The dialog layer's Contact should name it. It returns ""
 // when the transport does not listen on network.
-func (t *Transport) AdvertisedAddr(network string) string {
+func (t *Hub) AdvertisedAddr(network string) string {
 	t.life.Lock()
 	defer t.life.Unlock()
 	a, ok := t.via[network]
@@ -358,7 +358,7 @@ func (t *Transport) AdvertisedAddr(network string) string {
 // *callcore.RunningError naming the goroutines still running. It also
 // returns the errors met while closing a listener. Close is idempotent: a
 // later call waits for the first and returns its result.
-func (t *Transport) Close(ctx context.Context) error {
+func (t *Hub) Close(ctx context.Context) error {
 	t.life.Lock()
 	if t.state == stateClosed || t.state == stateDraining {
 		t.life.Unlock()
@@ -373,7 +373,7 @@ func (t *Transport) Close(ctx context.Context) error {
 	return t.closeErr
 }
 
-func (t *Transport) close(ctx context.Context, wasOpen bool) error {
+func (t *Hub) close(ctx context.Context, wasOpen bool) error {
 	var errs []error
 	if wasOpen {
 		if err := t.sub.Unsubscribe(ctx); err != nil {
@@ -413,7 +413,7 @@ func (t *Transport) close(ctx context.Context, wasOpen bool) error {
 
 // replyRaw sends a datagram from the UDP listener; wire uses it for the
 // 400s of requests sipgo cannot parse.
-func (t *Transport) replyRaw(to net.Addr, data []byte) {
+func (t *Hub) replyRaw(to net.Addr, data []byte) {
 	if c := t.udpConn; c != nil {
 		if _, err := c.WriteTo(data, to); err != nil {
 			t.log.Debug("send 400 for an unparsable request failed", "to", to, "error", err)
@@ -433,7 +433,7 @@ func (t *Transport) replyRaw(to net.Addr, data []byte) {
 // run late, so the sweep goes on, up to lateSweepMax, until the pools have
 // stayed empty for lateSweeps rounds in a row. When ctx ends first, one
 // last sweep closes what the pools hold.
-func (t *Transport) sweepLateConnections(ctx context.Context) {
+func (t *Hub) sweepLateConnections(ctx context.Context) {
 	tp := t.srv.TransportLayer()
 	deadline := time.Now().Add(lateSweepMax)
 	tick := time.NewTicker(lateSweepEvery)
@@ -468,7 +468,7 @@ const (
 	lateSweepMax   = 2 * time.Second
 )
 
-func (t *Transport) closeListeners() error {
+func (t *Hub) closeListeners() error {
 	var errs []error
 	if t.udpConn != nil {
 		if err := t.udpConn.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
@@ -486,7 +486,7 @@ func (t *Transport) closeListeners() error {
 // handle is the bus handler for dialog_to_transport. It never waits for
 // the network: sends run on the per-key lanes, in the order the events
 // were published, and registrations on goroutines of their own.
-func (t *Transport) handle(_ context.Context, env events.Envelope, ev events.Event) error {
+func (t *Hub) handle(_ context.Context, env events.Envelope, ev events.Event) error {
 	ctx := bus.WithCause(t.ctx, env.ID)
 	switch e := ev.(type) {
 	case *events.SendSipResponse:
@@ -506,7 +506,7 @@ func (t *Transport) handle(_ context.Context, env events.Envelope, ev events.Eve
 
 // publish publishes ev, logging (not returning) a failure: the transport
 // has no one to return it to.
-func (t *Transport) publish(ctx context.Context, ev events.Event) {
+func (t *Hub) publish(ctx context.Context, ev events.Event) {
 	if err := t.bus.Publish(ctx, ev); err != nil {
 		level := slog.LevelWarn
 		if t.ctx.Err() != nil {
@@ -518,7 +518,7 @@ func (t *Transport) publish(ctx context.Context, ev events.Event) {
 
 // publishError publishes a TransportError for txID (may be ""),
 // classified by errorCode.
-func (t *Transport) publishError(ctx context.Context, txID string, err error) {
+func (t *Hub) publishError(ctx context.Context, txID string, err error) {
 	code := errorCode(err)
 	t.log.Info("transport error", "transaction_id", txID, "error_code", code, "error", err)
 	t.publish(ctx, &events.TransportError{Error: err.Error(), ErrorCode: code, TransactionID: txID})
@@ -549,6 +549,6 @@ func errorCode(err error) events.TransportErrorCode {
 // onStrayResponse sees responses that match no client transaction, e.g. a
 // 2xx retransmitted after the INVITE transaction ended. RFC 6026 keeps the
 // transaction for 64·T1 to catch those, so one arriving later is dropped.
-func (t *Transport) onStrayResponse(res *sip.Response) {
+func (t *Hub) onStrayResponse(res *sip.Response) {
 	t.log.Debug("stray response dropped", "status", res.StatusCode, "call_id", callIDOf(res))
 }

@@ -22,9 +22,9 @@ import (
 type layers struct {
 	rtp       *rtp.Hub
 	media     *media.Hub
-	sessions  *session.Sessions
-	transport *transport.Transport
-	dialogs   *dialog.Dialogs
+	sessions  *session.Hub
+	transport *transport.Hub
+	dialogs   *dialog.Hub
 	// opened holds what has been opened, in order; closeLayers closes it
 	// backwards.
 	opened []interface{ Close(context.Context) error }

@@ -83,9 +83,10 @@ func (m *Main) Open(ctx context.Context) (err error) {
 
 	// The store opens first: the bus numbers its events on from the last
 	// seq stored, so that seqs are never reused across restarts.
-	m.store, err = store.Open(ctx, store.Config{Dir: cfg.DataDir, Logger: m.logger,
-		TapBuffer: storeTapBuffer})
-	if err != nil {
+	if m.store, err = store.New(store.Config{Dir: cfg.DataDir, TapBuffer: storeTapBuffer}, m.logger); err != nil {
+		return fmt.Errorf("store: %w", err)
+	}
+	if err = m.store.Open(ctx); err != nil {
 		return fmt.Errorf("open store: %w", err)
 	}
 	// The history covers the store's tap buffer: a store that fell that
@@ -120,7 +121,7 @@ func (m *Main) Open(ctx context.Context) (err error) {
 		return err
 	}
 
-	m.feed, err = ws.New(ws.Config{Bus: m.bus, Logger: m.logger})
+	m.feed, err = ws.New(ws.Config{}, m.bus, m.logger)
 	if err != nil {
 		return err
 	}
@@ -142,14 +143,12 @@ func (m *Main) Open(ctx context.Context) (err error) {
 	m.handler, err = httpapi.New(httpapi.Config{
 		Ready:     m.Ready,
 		Metrics:   metrics,
-		Bus:       m.bus,
 		Store:     m.store,
 		Feed:      m.feed,
 		APIKeys:   cfg.APIKeys,
 		RateLimit: cfg.RateLimit,
 		RateBurst: cfg.RateBurst,
-		Logger:    m.logger,
-	})
+	}, m.bus, m.logger)
 	if err != nil {
 		return err
 	}
