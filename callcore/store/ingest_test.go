@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/callbus/callbus/callcore"
 	"github.com/callbus/callbus/callcore/bus"
@@ -292,4 +295,37 @@ func TestConcurrentUse(t *testing.T) {
 	if s.Lost() != 0 {
 		t.Fatalf("Lost = %d", s.Lost())
 	}
+}
+
+// The writer's connection never checkpoints (wal_autocheckpoint 0): the
+// checkpointer beside it copies the WAL into the database file while
+// commits come. Without it the file would stay at its schema's size.
+func TestCheckpointerCopiesTheWAL(t *testing.T) {
+	dir := t.TempDir()
+	b := bustest.NewBus(t, bus.Config{})
+	s := openStore(t, dir, Config{})
+	if err := s.Attach(b); err != nil {
+		t.Fatal(err)
+	}
+	file := filepath.Join(dir, FileName)
+	st, err := os.Stat(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	empty := st.Size()
+	for i := range 200 {
+		id := fmt.Sprintf("n1.ck%03d", i)
+		publishAll(t, b, append(inboundEvents(id, id+"@sip"), hangupEvents(answeredCall(id, id+"@sip"), id+"@sip")...))
+	}
+	syncT(t, s)
+	bustest.CheckFor(t, 10*time.Second, func() error {
+		st, err := os.Stat(file)
+		if err != nil {
+			return err
+		}
+		if st.Size() < empty+256<<10 {
+			return fmt.Errorf("the database file is %d bytes (%d empty): nothing checkpointed", st.Size(), empty)
+		}
+		return nil
+	})
 }

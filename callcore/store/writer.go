@@ -3,7 +3,6 @@ package store
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"strconv"
 	"time"
@@ -45,8 +44,9 @@ type writer struct {
 	txs     *genMap[string, attribution] // transaction id → attribution
 	causes  *genMap[events.ID, attribution]
 
-	ins  struct{ chunk, chunks, lastSeq, call, rec, reg, regChanged, unreg, gap *sql.Stmt }
-	args []any // reused arguments of ins.chunks
+	ins      struct{ chunk, chunks, lastSeq, call, rec, reg, regChanged, unreg, gap *sql.Stmt }
+	args     []any  // reused arguments of ins.chunks
+	callJSON []byte // reused encoding of a call row
 }
 
 // chunksPerInsert is how many chunks one multi-row INSERT writes: one
@@ -295,8 +295,14 @@ func (w *writer) commit() {
 	start := time.Now()
 	if err := w.write(); err != nil {
 		w.drop(err)
-	} else if d := time.Since(start); d > time.Second {
-		w.s.log.Warn("store: slow commit", "events", w.n, "chunks", len(w.chunks), "took", d)
+	} else {
+		if d := time.Since(start); d > time.Second {
+			w.s.log.Warn("store: slow commit", "events", w.n, "chunks", len(w.chunks), "took", d)
+		}
+		select {
+		case w.s.ckpt <- struct{}{}:
+		default:
+		}
 	}
 	w.reset()
 }
@@ -371,10 +377,8 @@ func (w *writer) write() error {
 	if len(w.dirty) > 0 {
 		up := tx.StmtContext(ctx, w.ins.call)
 		for id, cr := range w.dirty {
-			raw, err := json.Marshal(cr.call)
-			if err != nil {
-				return fmt.Errorf("call %s: encode: %w", id, err)
-			}
+			w.callJSON = cr.call.AppendJSON(w.callJSON[:0])
+			raw := w.callJSON
 			if _, err := up.ExecContext(ctx, id, cr.call.CreatedAt.UnixNano(), string(cr.call.State), int64(cr.seq),
 				nullStr(cr.call.SipCallID), raw); err != nil {
 				return fmt.Errorf("call %s: %w", id, err)
