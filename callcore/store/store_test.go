@@ -450,6 +450,11 @@ func TestRestart(t *testing.T) {
 	hangup(t, b1, "n1.done", "sip-done@x")
 	inboundSetup(t, b1, "n1.live", "sip-live@x")
 	before := callEventsAfterSync(t, s1, b1, "n1.done")
+	doneBefore := getCall(t, s1, "n1.done")
+	var doneSeq int64
+	if err := s1.rdb.QueryRowContext(ctxT(t), `SELECT seq FROM calls WHERE id = 'n1.done'`).Scan(&doneSeq); err != nil {
+		t.Fatal(err)
+	}
 	beforeLive := callEventsAfterSync(t, s1, b1, "n1.live")
 	// Events still in flight when the bus closes are kept by Close.
 	lastLive := answeredCall("n1.live", "sip-live@x")
@@ -478,6 +483,13 @@ func TestRestart(t *testing.T) {
 		t.Fatalf("the ended live call was not logged: %v", logged.recs)
 	}
 	done := getCall(t, s2, "n1.done")
+	var doneSeqAfter int64
+	if err := s2.rdb.QueryRowContext(ctxT(t), `SELECT seq FROM calls WHERE id = 'n1.done'`).Scan(&doneSeqAfter); err != nil {
+		t.Fatal(err)
+	}
+	if !equalCall(done, doneBefore) || doneSeqAfter != doneSeq {
+		t.Fatalf("ended call across the restart: %+v at seq %d, before %+v at seq %d", done, doneSeqAfter, doneBefore, doneSeq)
+	}
 	if done.State != callcore.StateTerminated || done.EndReason != callcore.EndLocalHangup {
 		t.Fatalf("ended call after restart: %+v", done)
 	}
