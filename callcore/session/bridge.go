@@ -49,14 +49,15 @@ func (s *Hub) pair(c, p *call) error {
 		return &callcore.Error{Code: callcore.CodeInvalidState,
 			Message: fmt.Sprintf("call %s is %s: only an active call can be bridged", p.id, v.State)}
 	}
-	if c.bridged != "" {
-		return invalidState(c, "it is already bridged with "+c.bridged)
+	if b := c.bridge(); b != "" {
+		return invalidState(c, "it is already bridged with "+b)
 	}
-	if p.bridged != "" {
+	if p.bridge() != "" {
 		return &callcore.Error{Code: callcore.CodeInvalidState,
-			Message: fmt.Sprintf("call %s is already bridged with %s", p.id, p.bridged)}
+			Message: fmt.Sprintf("call %s is already bridged with %s", p.id, p.bridge())}
 	}
-	c.bridged, p.bridged = p.id, c.id
+	c.setBridge(p.id)
+	p.setBridge(c.id)
 	return nil
 }
 
@@ -64,11 +65,11 @@ func (s *Hub) pair(c, p *call) error {
 func (s *Hub) unbridge(st *step) {
 	c := st.c
 	s.mu.Lock()
-	peer := c.bridged
+	peer := c.bridge()
 	if peer != "" {
-		c.bridged = ""
-		if p := s.calls[peer]; p != nil && p.bridged == c.id {
-			p.bridged = ""
+		c.setBridge("")
+		if p := s.calls[peer]; p != nil && p.bridge() == c.id {
+			p.setBridge("")
 			st.touch(p)
 		}
 	}

@@ -62,8 +62,9 @@ func (s *Hub) Live() int {
 
 // call is the state of one call. Its fields are guarded by mu, which the
 // handler of the call's events and the call's timers hold while they run;
-// bridged is guarded by Hub.mu instead, because bridging touches two
-// calls. snap is the call resource without the bridge, rebuilt before each
+// bridged changes under Hub.mu instead, because bridging touches two
+// calls, and is read without it (announce runs on every step, and must not
+// queue behind the admission of new calls). snap is the call resource without the bridge, rebuilt before each
 // publish (Get and List read it, and a peer's step reads it to publish
 // this call's CallUpdated); published, guarded by pubMu, is the resource
 // of the latest CallUpdated.
@@ -71,7 +72,7 @@ type call struct {
 	mu   sync.Mutex
 	snap atomic.Pointer[callcore.Call]
 
-	bridged string // guarded by Hub.mu
+	bridged atomic.Pointer[string] // set under Hub.mu; see bridge
 
 	pubMu     sync.Mutex // held while a CallUpdated of the call is built and published
 	published callcore.Call
@@ -169,6 +170,18 @@ func (c *call) refresh() {
 	c.snap.Store(v)
 }
 
+// bridge returns the call this one is bridged with, or "".
+func (c *call) bridge() string {
+	if p := c.bridged.Load(); p != nil {
+		return *p
+	}
+	return ""
+}
+
+// setBridge records the call this one is bridged with ("" for none); Hub.mu
+// is held.
+func (c *call) setBridge(id string) { c.bridged.Store(&id) }
+
 // endpointCache keeps the RTP endpoint read from an SDP, so that a
 // snapshot does not parse an SDP that has not changed.
 type endpointCache struct{ sdp, endpoint string }
@@ -181,10 +194,10 @@ func (e *endpointCache) of(sdp string) string {
 }
 
 // view returns a copy of the resource, sharing nothing a caller could
-// change, with the bridge filled in; Hub.mu is held.
+// change, with the bridge filled in.
 func (c *call) view() callcore.Call {
 	v := *c.snap.Load()
-	v.BridgedWith = c.bridged
+	v.BridgedWith = c.bridge()
 	if v.Media.Quality != nil {
 		q := *v.Media.Quality
 		v.Media.Quality = &q
@@ -284,14 +297,12 @@ func (st *step) flush(ctx context.Context) error {
 // announce publishes c's CallUpdated when its resource differs from the
 // one last published. It may run for c from a peer's step as well as from
 // c's own: pubMu orders the two, and the resource is read inside it (the
-// snapshot only moves forward, the bridge is read under Hub.mu), so
+// snapshot only moves forward, the bridge is read after the step that changed it), so
 // the latest CallUpdated of a call is always its current resource.
 func (s *Hub) announce(ctx context.Context, c *call) error {
 	c.pubMu.Lock()
 	defer c.pubMu.Unlock()
-	s.mu.RLock()
 	r := c.view()
-	s.mu.RUnlock()
 	if c.announced && sameCall(&r, &c.published) {
 		return nil
 	}

@@ -146,7 +146,7 @@ type Hub struct {
 	log   *slog.Logger
 	media events.MediaConfig
 
-	mu      sync.RWMutex // guards calls, live, created, ring, next, regs and every call.bridged
+	mu      sync.RWMutex // guards calls, live, created, ring, next, regs and every call's bridge changes
 	calls   map[string]*call
 	live    int
 	created uint64
