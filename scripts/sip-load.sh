@@ -65,7 +65,11 @@ one_round() {
 
 results=()
 for ((r = 1; r <= rounds; r++)); do
-  for name in "${servers[@]}"; do
+  order=("${servers[@]}")
+  if ((r % 2 == 0 && ${#servers[@]} == 3)); then
+    order=(bare callbus before) # alternate, so that neither always runs second
+  fi
+  for name in "${order[@]}"; do
     line=$(one_round "$name")
     echo "round $r: $line"
     results+=("$line")
