@@ -61,6 +61,7 @@ var libraries = map[string][]string{
 	"github.com/nats-io/":                  {"callcore/bus/natsbus/...", "cmd/..."},
 	"github.com/kelseyhightower/envconfig": {"cmd/..."},
 	"modernc.org/sqlite":                   {"callcore/store/..."},
+	"github.com/klauspost/compress":        {"callcore/store/..."},
 	"github.com/prometheus/":               {"callcore/bus/...", "cmd/..."},
 }
 

@@ -138,7 +138,7 @@ func migrateV1(ctx context.Context, tx *sql.Tx) error {
 			return err
 		}
 		chunk = appendChunkFrame(chunk[:0], uint64(seq), uint64(seq), frame)
-		if _, err := tx.ExecContext(ctx, insertChunkSQL, flowKey(attribution{call: call.String, sip: sip.String}), seq, seq, chunk); err != nil {
+		if _, err := tx.ExecContext(ctx, insertChunkSQL, flowKey(attribution{call: call.String, sip: sip.String}), seq, seq, packChunk(chunk)); err != nil {
 			return err
 		}
 		last = seq
@@ -228,7 +228,7 @@ func (s *Store) endOrphans(ctx context.Context) error {
 			return fmt.Errorf("end live call %s: %w", o.id, err)
 		}
 		chunk = appendChunkFrame(chunk, seq-1, seq, uframe)
-		if _, err := tx.ExecContext(ctx, insertChunkSQL, o.id, seq-1, seq, chunk); err != nil {
+		if _, err := tx.ExecContext(ctx, insertChunkSQL, o.id, seq-1, seq, packChunk(chunk)); err != nil {
 			return fmt.Errorf("end live call %s: %w", o.id, err)
 		}
 		if _, err := tx.ExecContext(ctx, `UPDATE calls SET state = ?, seq = ?, note = ?, call = ? WHERE id = ?`,

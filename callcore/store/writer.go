@@ -422,7 +422,7 @@ func (w *writer) write() error {
 }
 
 func appendChunkArgs(args []any, c *chunkBuf) []any {
-	return append(args, c.key, int64(c.first), int64(c.last), c.b)
+	return append(args, c.key, int64(c.first), int64(c.last), packChunk(c.b))
 }
 
 // maxSpareChunk bounds the chunk buffers kept for the next batch, so that
