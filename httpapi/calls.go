@@ -53,7 +53,7 @@ func (q *makeCallRequest) validate() error {
 			return invalid("headers", "header %s: the value must be one line of at most %d bytes", name, maxHeaderValue)
 		}
 	}
-	if q.WebhookURL != "" && !validHTTPURL(q.WebhookURL) {
+	if q.WebhookURL != "" && !callcore.ValidHTTPURL(q.WebhookURL) {
 		return invalid("webhook_url", "webhook_url %q is not an absolute http or https URL", q.WebhookURL)
 	}
 	if len(q.ClientState) > maxClientState {
@@ -400,9 +400,9 @@ func (a *api) play(w http.ResponseWriter, r *http.Request) {
 			return nil, invalid("file", "give a file or a url, not both")
 		case q.File == "" && q.URL == "":
 			return nil, invalid("file", "a file or a url is required")
-		case q.File != "" && !validMediaFile(q.File):
+		case q.File != "" && !callcore.ValidMediaFile(q.File):
 			return nil, invalid("file", "file %q: want a relative path below the media directory", q.File)
-		case q.URL != "" && !validHTTPURL(q.URL):
+		case q.URL != "" && !callcore.ValidHTTPURL(q.URL):
 			return nil, invalid("url", "url %q is not an absolute http or https URL", q.URL)
 		case q.Loop < 0:
 			return nil, invalid("loop", "loop %d: want 0 (once) or more", q.Loop)

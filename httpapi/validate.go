@@ -63,13 +63,6 @@ func requireSIPURI(field, v string) error {
 	return nil
 }
 
-// validHTTPURL reports whether u is an absolute http or https URL.
-func validHTTPURL(u string) bool {
-	p, err := url.Parse(u)
-	return err == nil && (p.Scheme == "http" || p.Scheme == "https") && p.Host != "" &&
-		!strings.ContainsAny(u, " \t\r\n")
-}
-
 // oneLine reports whether s holds no line break or NUL, so that it can
 // travel in a SIP header.
 func oneLine(s string) bool { return !strings.ContainsAny(s, "\r\n\x00") }
@@ -110,21 +103,6 @@ func validHeaderName(n string) bool {
 	}
 	for _, r := range n {
 		if !(r < 0x80 && isAlnum(byte(r))) && !strings.ContainsRune("-.!%*_+`'~", r) {
-			return false
-		}
-	}
-	return true
-}
-
-// validMediaFile reports whether f is a relative path that stays below
-// the media directory: no leading '/', no ".." element, no backslash or
-// control character.
-func validMediaFile(f string) bool {
-	if f == "" || strings.HasPrefix(f, "/") || strings.ContainsAny(f, "\\\x00\r\n") {
-		return false
-	}
-	for _, el := range strings.Split(f, "/") {
-		if el == ".." || el == "" || el == "." {
 			return false
 		}
 	}

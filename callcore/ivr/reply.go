@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/url"
-	"path"
 	"strings"
 
 	"github.com/callbus/callbus/callcore"
@@ -316,9 +314,9 @@ func check(at string, a Action) error {
 		switch {
 		case (v.File == "") == (v.URL == ""):
 			return replyErr(at+".file", "exactly one of file and url is required")
-		case v.File != "" && !localPath(v.File):
+		case v.File != "" && !callcore.ValidMediaFile(v.File):
 			return replyErr(at+".file", "%q is not a relative path inside the media directory", v.File)
-		case v.URL != "" && !httpURL(v.URL):
+		case v.URL != "" && !callcore.ValidHTTPURL(v.URL):
 			return replyErr(at+".url", "%q is not an absolute http or https URL", v.URL)
 		case v.Loop < 0:
 			return replyErr(at+".loop", "%d is negative", v.Loop)
@@ -348,7 +346,7 @@ func check(at string, a Action) error {
 			return replyErr(at+".timeout_s", "%d is not 1-600", v.TimeoutS)
 		case v.InterDigitTimeoutS < 0 || v.InterDigitTimeoutS > 60:
 			return replyErr(at+".inter_digit_timeout_s", "%d is not 1-60", v.InterDigitTimeoutS)
-		case v.ActionURL != "" && !httpURL(v.ActionURL):
+		case v.ActionURL != "" && !callcore.ValidHTTPURL(v.ActionURL):
 			return replyErr(at+".action_url", "%q is not an absolute http or https URL", v.ActionURL)
 		}
 		if v.TimeoutS == 0 {
@@ -365,7 +363,7 @@ func check(at string, a Action) error {
 			return replyErr(at+".finish_on_key", "%q is not one of 0-9, * or #", v.FinishOnKey)
 		case v.SilenceTimeoutS < 0 || v.SilenceTimeoutS > 60:
 			return replyErr(at+".silence_timeout_s", "%d is not 0-60", v.SilenceTimeoutS)
-		case v.ActionURL != "" && !httpURL(v.ActionURL):
+		case v.ActionURL != "" && !callcore.ValidHTTPURL(v.ActionURL):
 			return replyErr(at+".action_url", "%q is not an absolute http or https URL", v.ActionURL)
 		}
 		if v.MaxDurationS == 0 {
@@ -383,14 +381,14 @@ func check(at string, a Action) error {
 			return replyErr(at+".from", "%q is not a SIP URI", v.From)
 		case v.TimeoutS < 0 || v.TimeoutS > 600:
 			return replyErr(at+".timeout_s", "%d is not 1-600", v.TimeoutS)
-		case v.ActionURL != "" && !httpURL(v.ActionURL):
+		case v.ActionURL != "" && !callcore.ValidHTTPURL(v.ActionURL):
 			return replyErr(at+".action_url", "%q is not an absolute http or https URL", v.ActionURL)
 		}
 		if v.TimeoutS == 0 {
 			v.TimeoutS = 30
 		}
 	case *Redirect:
-		if !httpURL(v.URL) {
+		if !callcore.ValidHTTPURL(v.URL) {
 			return replyErr(at+".url", "%q is not an absolute http or https URL", v.URL)
 		}
 	case *Tag:
@@ -445,19 +443,6 @@ func jsonMessage(err error) string {
 		return "unknown field"
 	}
 	return strings.TrimPrefix(err.Error(), "json: ")
-}
-
-// localPath reports whether p is a clean relative path that stays inside
-// the directory it is joined to.
-func localPath(p string) bool {
-	return p != "" && !strings.ContainsAny(p, "\\\x00") && !path.IsAbs(p) && path.Clean(p) == p &&
-		p != ".." && !strings.HasPrefix(p, "../")
-}
-
-// httpURL reports whether u is an absolute http or https URL.
-func httpURL(u string) bool {
-	p, err := url.Parse(u)
-	return err == nil && (p.Scheme == "http" || p.Scheme == "https") && p.Host != "" && !strings.ContainsAny(u, " \t\r\n")
 }
 
 // finishKey reports whether k is empty or one DTMF key that can end input.

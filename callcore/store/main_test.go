@@ -111,18 +111,6 @@ func types(t testing.TB, evs []Event) []string {
 	return out
 }
 
-// findType returns the first stored event of type typ.
-func findType(t testing.TB, evs []Event, typ string) events.Frame {
-	t.Helper()
-	for _, e := range evs {
-		if f := frame(t, e); f.Type == typ {
-			return f
-		}
-	}
-	t.Fatalf("no %s in %v", typ, types(t, evs))
-	return events.Frame{}
-}
-
 func callEvents(t testing.TB, s *Store, id string) []Event {
 	t.Helper()
 	evs, err := s.CallEvents(ctxT(t), id, 0, 10000)

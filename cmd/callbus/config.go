@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/kelseyhightower/envconfig"
+
+	"github.com/callbus/callbus/callcore"
 )
 
 // EnvPrefix prefixes every configuration variable.
@@ -435,8 +437,7 @@ func (v *validator) httpURL(name, value string) string {
 	if v.err != nil || value == "" {
 		return ""
 	}
-	u, err := url.Parse(value)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if !callcore.ValidHTTPURL(value) {
 		v.fail(name, "%q is not an absolute http or https URL", value)
 	}
 	return value
